@@ -1,0 +1,26 @@
+"""The ``painxai`` command line: one Typer app; each area registers its commands from its own module.
+
+Heavy packages (TensorFlow, MediaPipe) are imported inside the commands, so ``painxai --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from painxai.cli import data
+
+app = typer.Typer(
+    name="painxai",
+    help="Explainable CNNs for neonatal pain assessment: data, training, reports and explanations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+data.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,67 @@
+"""NFCS facial regions: names, label-map ids, and the FaceMesh landmarks that outline them.
+
+One vocabulary for the synthetic twin's ground-truth masks, the masks drawn from the 468
+FaceMesh landmarks on real photos, and the region attribution of the explanations.
+
+A region mask is stored as a *label map*: a uint8 image the size of the photo where pixel value
+``i + 1`` means ``REGIONS[i]`` and 0 means "elsewhere". The twin writes it beside each image as
+``<image stem>.regions.png`` (see :func:`mask_path`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# NFCS regions (SPEC §5): brow bulge lives on forehead_brow, eye squeeze on eyes, nasolabial furrow
+# on nasolabial, open lips / mouth stretch on mouth, chin quiver on chin.
+REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nose", "nasolabial", "mouth", "chin")
+# The regions where the twin draws pain cues (and where a faithful model should look).
+CUE_REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nasolabial", "mouth")
+
+# MediaPipe FaceMesh indices per region (SPEC §5). Right/left are the newborn's own.
+LANDMARKS: dict[str, tuple[int, ...]] = {
+    "glabella": (8, 9, 55, 107, 168, 193, 221, 285, 336, 417, 441),
+    "forehead": (10, 66, 67, 69, 103, 104, 105, 107, 108, 109, 151, 296, 297, 299, 332, 333, 334, 336, 337, 338),
+    "brow_right": (46, 52, 53, 55, 63, 65, 66, 70, 105, 107),
+    "brow_left": (276, 282, 283, 285, 293, 295, 296, 300, 334, 336),
+    "eye_right": (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    "eye_left": (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+    "nose": (1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327, 344, 440),
+    "nasolabial_right": (36, 57, 92, 98, 129, 165, 186, 203, 205, 206, 212, 216),
+    "nasolabial_left": (266, 287, 322, 327, 358, 391, 410, 423, 425, 426, 432, 436),
+    "mouth": (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185),
+    "chin": (18, 32, 83, 106, 140, 148, 152, 171, 175, 176, 182, 194, 199, 200, 201, 204, 208, 211, 262, 313,
+             335, 369, 377, 396, 400, 406, 418, 421, 424, 428, 431),
+}
+# Which landmark groups make up each NFCS region (each group is filled as its convex hull).
+REGION_GROUPS: dict[str, tuple[str, ...]] = {
+    "forehead_brow": ("forehead", "glabella", "brow_right", "brow_left"),
+    "eyes": ("eye_right", "eye_left"),
+    "nose": ("nose",),
+    "nasolabial": ("nasolabial_right", "nasolabial_left"),
+    "mouth": ("mouth",),
+    "chin": ("chin",),
+}
+
+
+def mask_path(image_path: str | Path) -> Path:
+    """Where the ground-truth region label map of ``image_path`` lives (twin images only)."""
+    image_path = Path(image_path)
+    return image_path.with_name(f"{image_path.stem}.regions.png")
+
+
+def label_map_to_masks(label_map: np.ndarray) -> dict[str, np.ndarray]:
+    """Split a label map (H, W) uint8 into one boolean mask (H, W) per region name."""
+    return {name: label_map == index + 1 for index, name in enumerate(REGIONS)}
+
+
+def masks_to_label_map(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Merge boolean masks (H, W) per region into a label map; later regions in REGIONS win overlaps."""
+    shape = next(iter(masks.values())).shape
+    label_map = np.zeros(shape, dtype=np.uint8)
+    for index, name in enumerate(REGIONS):
+        if name in masks:
+            label_map[masks[name]] = index + 1
+    return label_map
