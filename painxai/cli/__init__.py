@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from painxai.cli import data
+from painxai.cli import augment, data, faces, report, train
 
 app = typer.Typer(
     name="painxai",
@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 
 data.register(app)
+augment.register(app)
+report.register(app)
+faces.register(app)
+train.register(app)
 
 
 def main() -> None:

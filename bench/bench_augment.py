@@ -1,0 +1,164 @@
+"""Benchmark: the paper's augmentation of the whole synthetic twin (483 images x 20 samples).
+
+Target: under 3 minutes on 2 cores. Prints the machine, the wall time and images/s of
+:func:`painxai.augment.augment_manifest` with 2 workers (cache empty, then the same call again from
+the cache), and, measured in the same process on the same face crops and the same drawn transforms,
+the baseline: the per-sample cost of rendering with Keras's own ``ImageDataGenerator`` code
+(``apply_affine_transform`` + ``flip_axis`` + ``apply_brightness_shift`` from
+``keras.src.legacy.preprocessing.image``, Keras 3.15) against ours (one ``cv2.warpAffine``), and
+1 worker against 2 on the first images.
+
+    .venv/bin/python bench/bench_augment.py [--manifest data/twin/manifest.csv] [--no-check-detector]
+
+Without ``--manifest`` it uses ``data/twin/manifest.csv``, generating the twin into a temporary
+folder when that file is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from painxai.augment import (
+    AugmentSettings,
+    augment_manifest,
+    draw_params,
+    warp_sample,
+)
+from painxai.crop import crop_face
+from painxai.imaging import load_image
+from painxai.manifest import read_manifest
+
+TWIN_MANIFEST = Path("data/twin/manifest.csv")
+
+
+def machine() -> str:
+    """Cores and CPU model of this machine."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} cores, {model}, Python {sys.version.split()[0]}"
+
+
+def manifest_path(given: Path | None, scratch: Path) -> Path:
+    """The manifest to augment: the one given, the twin's, or a twin generated into ``scratch``."""
+    if given is not None:
+        return given
+    if TWIN_MANIFEST.is_file():
+        return TWIN_MANIFEST
+    from painxai.synth import generate_twin
+
+    print(f"{TWIN_MANIFEST} not found: generating the twin into {scratch} (not timed)")
+    return generate_twin(scratch / "twin", seed=0).manifest_path
+
+
+def keras_render(crop: np.ndarray, params) -> np.ndarray:
+    """One sample rendered the way Keras's ImageDataGenerator renders it (its own functions)."""
+    from keras.src.legacy.preprocessing.image import apply_affine_transform, apply_brightness_shift, flip_axis
+
+    sample = apply_affine_transform(
+        crop.astype(np.float32), params.rotation_deg, params.shift_x_px, params.shift_y_px, params.shear_deg,
+        params.zoom_x, params.zoom_y, row_axis=0, col_axis=1, channel_axis=2, fill_mode="nearest",
+    )
+    if params.flip:
+        sample = flip_axis(sample, 1)
+    return apply_brightness_shift(sample, params.brightness, False)
+
+
+def render_baseline(frame, settings: AugmentSettings, n_images: int) -> None:
+    """Per-sample rendering time, ours against Keras's, on the crops of the first ``n_images``."""
+    crops = []
+    for row in frame.head(n_images).itertuples(index=False):
+        crop, _transform = crop_face(load_image(row.path), row.face_box, settings.crop_size, settings.margin)
+        crops.append(crop)
+    rng = np.random.default_rng(0)
+    jobs = [(crop, draw_params(rng, settings, settings.crop_size)) for crop in crops for _ in range(settings.per_image)]
+    started = time.perf_counter()
+    for crop, params in jobs:
+        warp_sample(crop, params, settings.fill)
+    ours = (time.perf_counter() - started) / len(jobs)
+    try:
+        keras_render(jobs[0][0], jobs[0][1])  # import Keras outside the timing
+    except ImportError as error:
+        print(f"baseline: Keras's ImageDataGenerator functions are not available here ({error})")
+        return
+    started = time.perf_counter()
+    for crop, params in jobs:
+        keras_render(crop, params)
+    theirs = (time.perf_counter() - started) / len(jobs)
+    print(
+        f"rendering one {settings.crop_size}px sample ({len(jobs)} samples, same transforms, one process): "
+        f"ours {ours * 1e3:.2f} ms, Keras ImageDataGenerator {theirs * 1e3:.2f} ms ({theirs / ours:.1f}x)"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, default=None)
+    parser.add_argument("--per-image", type=int, default=20)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--check-detector", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--subset", type=int, default=40, help="images for the 1-vs-2-worker and Keras baselines")
+    args = parser.parse_args()
+    settings = AugmentSettings(per_image=args.per_image, crop_size=args.size, check_detector=args.check_detector)
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory(prefix="bench_augment_") as scratch:
+        scratch = Path(scratch)
+        frame = read_manifest(manifest_path(args.manifest, scratch))
+        n_images = len(frame)
+        print(f"manifest: {n_images} images, {frame['subject'].nunique()} subjects; settings: {settings}")
+
+        started = time.perf_counter()
+        result = augment_manifest(frame, scratch / "cache", settings, seed=0, workers=2)
+        seconds = time.perf_counter() - started
+        print(
+            f"2 workers, empty cache: {seconds:.1f} s for {n_images} images x {settings.per_image} = "
+            f"{n_images / seconds:.2f} images/s, {result.report.kept / seconds:.0f} samples/s "
+            f"(target: under 180 s) -> {'OK' if seconds < 180 else 'TOO SLOW'}"
+        )
+        print(f"report: {result.report.summary()}")
+        print(f"crop boxes: {result.report.crop_boxes}")
+        cache_bytes = sum(f.stat().st_size for f in (scratch / "cache").glob("*.npz"))
+        print(f"cache: {cache_bytes / 1e6:.1f} MB on disk for {result.images.nbytes / 1e6:.1f} MB of samples")
+        del result
+
+        started = time.perf_counter()
+        again = augment_manifest(frame, scratch / "cache", settings, seed=0, workers=2)
+        print(
+            f"same call again (from the cache): {time.perf_counter() - started:.1f} s, "
+            f"{again.report.computed_images} images recomputed"
+        )
+        del again
+
+        subset = frame.head(args.subset)
+        timings = {}
+        for workers in (1, 2):
+            started = time.perf_counter()
+            augment_manifest(subset, None, settings, seed=0, workers=workers)
+            timings[workers] = time.perf_counter() - started
+        print(
+            f"first {len(subset)} images, no cache: 1 worker {timings[1]:.1f} s "
+            f"({len(subset) / timings[1]:.2f} images/s), 2 workers {timings[2]:.1f} s "
+            f"({len(subset) / timings[2]:.2f} images/s), speed-up {timings[1] / timings[2]:.2f}x"
+        )
+        render_baseline(frame, settings, min(args.subset, 10))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Assess a photo (clinicians): face box, each model's fold-ensemble verdict, the maps, region shares, report.
+
+The photo lives only in this browser session (the upload widget and ``st.session_state``): it is never
+written to disk, logged, or put in a cache shared with other sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from pages._shared import ensembles, require_run
+from painxai import dashboard_support as ds
+from painxai import report_doc
+from painxai.explain import display
+from painxai.imaging import ImageLoadError, load_image
+
+DISPLAY_SIZE = 224  # pixels of the face crop the maps are drawn on
+PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"]
+
+st.title("Assess a photo")
+st.warning(report_doc.NOTICE, icon=":material/medical_information:")
+run = require_run()
+
+source = st.radio("Photo from", ["Upload a file", "Take a photo"], horizontal=True, key="photo_source")
+if source == "Upload a file":
+    photo = st.file_uploader("Newborn face photo", type=PHOTO_TYPES, key="photo_upload")
+else:
+    photo = st.camera_input("Newborn face photo", key="photo_camera")
+if photo is None:
+    st.info("Upload a photo of a newborn's face (or take one) to see what each model says and where it looks.")
+    st.stop()
+
+try:
+    image = load_image(photo.getvalue())
+except ImageLoadError as error:
+    st.error(f"This file cannot be used: {error}")
+    st.stop()
+
+# --- the face box: detected, then confirmed or adjusted by the user -------------------------------------
+from painxai.faces import detect_faces  # noqa: E402 - only once there is a photo: it loads OpenCV
+
+search = detect_faces(image)
+if search.primary is not None:
+    found = search.primary.box
+    (st.success if search.status == "one" else st.warning)(f"{search.message} (detector: {search.detector})")
+else:
+    found = ds.centred_square_box(image.shape, fraction=0.6)
+    st.warning(
+        f"{search.message}. A centred square is used instead: move and resize it onto the face below.",
+        icon=":material/crop_free:",
+    )
+height, width = image.shape[:2]
+centre_x, centre_y, side = ds.box_centre_and_side(found)
+photo_id = photo.file_id
+left, right = st.columns([3, 2])
+with right:
+    st.markdown("**Check the face box.** Adjust it if it does not frame the whole face.")
+    centre_x = st.slider("Centre, left to right (px)", 0, width, int(centre_x), key=f"box_x_{photo_id}")
+    centre_y = st.slider("Centre, top to bottom (px)", 0, height, int(centre_y), key=f"box_y_{photo_id}")
+    side = st.slider("Size (px)", 8, min(height, width), int(min(side, height, width)), key=f"box_side_{photo_id}")
+box = ds.box_from_centre(centre_x, centre_y, side, image.shape)
+with left:
+    st.image(ds.draw_box(image, box), caption="The face box the models will read", width="stretch")
+
+# --- the models' verdicts ------------------------------------------------------------------------------
+models = st.multiselect("Models", run.models(), default=run.models(), key="assess_models")
+counterfactual = st.toggle("Show the counterfactual map: what speaks against pain", key="counterfactual")
+per_map_scale = st.toggle("Scale each map on its own (hides how strong one model's evidence is)", key="per_map")
+if not models:
+    st.info("Choose at least one model.")
+    st.stop()
+method = "counterfactual" if counterfactual else "gradcam"
+request = (photo_id, tuple(round(v, 1) for v in box), tuple(models), method)
+stored = st.session_state.get("assessment")
+if stored is None or stored["request"] != request:
+    loaded = ensembles(run, models)
+    with st.spinner("Reading the face with every fold model…"):
+        verdicts = [ds.read_face(loaded[m], image, box, method) for m in models]
+        labels = ds.region_label_map(image, box, DISPLAY_SIZE)
+    stored = {"request": request, "verdicts": verdicts, "labels": labels}
+    st.session_state["assessment"] = stored  # this session only
+verdicts, labels = stored["verdicts"], stored["labels"]
+
+st.subheader("What the models say")
+with st.container(horizontal=True):
+    for verdict in verdicts:
+        with st.container(border=True, width=170):
+            st.metric(verdict.model, f"{verdict.mean:.0%}", help="Pain probability, mean over the fold models")
+            st.caption(f"± {verdict.std:.0%} · {verdict.folds_pain} of {len(verdict.folds)} folds say pain")
+consensus = ds.consensus_line(verdicts)
+st.info(consensus, icon=":material/groups:")
+
+st.subheader("Where they look" if not counterfactual else "What speaks against pain")
+from painxai.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
+
+face, _transform = crop_face(image, box, DISPLAY_SIZE)
+maps = {v.model: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
+vmax = None if per_map_scale else display.shared_scale(list(maps.values()))
+overlays = {m: display.overlay(face, heatmap, vmax) for m, heatmap in maps.items()}
+with st.container(horizontal=True):
+    for model, picture in overlays.items():
+        st.image(picture, caption=model, width=180)
+    if vmax is not None:
+        st.image(display.colour_bar(vmax, height=180, width=18), caption=f"0 to {vmax:.3g}", width=40)
+scale_note = "each map on its own scale" if per_map_scale else f"one shared scale for all maps (0 to {vmax:.3g})"
+st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; {scale_note}.")
+
+st.subheader("Facial regions (NFCS)")
+shares = None
+if labels is None:
+    st.info("The facial landmarks could not be placed reliably on this face, so no region shares are given.")
+else:
+    from painxai.explain.attribution import region_shares  # noqa: E402
+
+    shares = pd.DataFrame({m: region_shares(heatmap, labels) for m, heatmap in maps.items()}).T
+    st.dataframe(shares.map(lambda v: f"{v:.0%}"), width="stretch")
+    long = ds.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
+    st.plotly_chart(ds.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
+
+content = report_doc.ReportContent(
+    photo=ds.draw_box(image, box),
+    results=[
+        report_doc.ModelResult(v.model, v.mean, v.std, v.folds_pain, len(v.folds), overlays[v.model])
+        for v in verdicts
+    ],
+    consensus=consensus,
+    method=method,
+    scale_note=scale_note,
+    run_name=run.name,
+    versions={
+        "run created": str(run.config.get("created", "?")),
+        "profile": str(run.config.get("profile", "?")),
+        **{f"{m} weights": str(run.config.get("model_settings", {}).get(m, {}).get("weights", "?")) for m in models},
+        **{k: str(v) for k, v in run.config.get("versions", {}).items()},
+    },
+    region_shares=shares,
+    created=dt.datetime.now(dt.UTC),
+)
+stamp = content.created.strftime("%Y%m%d-%H%M%S")
+with st.container(horizontal=True):
+    st.download_button("Report (PNG)", lambda: report_doc.report_png(content), f"painxai-report-{stamp}.png",
+                       "image/png", key="report_png", on_click="ignore")
+    st.download_button("Report (PDF)", lambda: report_doc.report_pdf(content), f"painxai-report-{stamp}.pdf",
+                       "application/pdf", key="report_pdf", on_click="ignore")

@@ -1,0 +1,255 @@
+"""One photo end to end: face -> crop per input size -> fold-ensemble probabilities -> maps -> region shares.
+
+Each step is its own small function so the dashboard can call them separately (e.g. re-crop with a
+box the user adjusted, without detecting again); :func:`assess_photo` chains them for the CLI.
+
+Maps are raw (see :mod:`painxai.explain.cam`): the fold mean and the pixel-wise std over folds,
+on the crop and mapped back onto the photo through the crop transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from painxai.crop import CropTransform, crop_face
+from painxai.explain.attribution import region_shares
+
+if TYPE_CHECKING:
+    from painxai.faces import Face, FaceSearch, Landmarks
+    from painxai.runs import FoldEnsemble, Run
+
+Box = tuple[float, float, float, float]
+# A fold "says pain" when its pain probability reaches this (the paper's decision threshold).
+PAIN_THRESHOLD = 0.5
+
+
+@dataclass
+class ModelAssessment:
+    """One model's verdict and maps on one photo.
+
+    crop: (S, S, 3) uint8 and its ``transform``. fold_probs: (F,) pain probability per fold of
+    ``folds``. mean_map, std_map: (S, S) float32 raw, fold mean and pixel-wise std. photo_map,
+    photo_std_map: the same on the photo (H, W), 0 outside the crop window. shares: region -> share
+    of the mean map's positive mass on the photo, or None without a region label map.
+    """
+
+    name: str
+    method: str
+    target: str
+    folds: list[int]
+    fold_probs: np.ndarray
+    crop: np.ndarray
+    transform: CropTransform
+    mean_map: np.ndarray
+    std_map: np.ndarray
+    photo_map: np.ndarray
+    photo_std_map: np.ndarray
+    shares: dict[str, float] | None = None
+
+    @property
+    def prob_mean(self) -> float:
+        """Mean pain probability over folds."""
+        return float(self.fold_probs.mean())
+
+    @property
+    def prob_std(self) -> float:
+        """Standard deviation (ddof 0) of the pain probability over folds."""
+        return float(self.fold_probs.std())
+
+    @property
+    def n_pain(self) -> int:
+        """How many folds say pain (probability >= PAIN_THRESHOLD)."""
+        return int((self.fold_probs >= PAIN_THRESHOLD).sum())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready numbers: folds, per-fold probabilities, mean, std, folds saying pain, shares."""
+        return {
+            "method": self.method,
+            "target": self.target,
+            "input_size": int(self.crop.shape[0]),
+            "folds": list(self.folds),
+            "prob_pain": [float(p) for p in self.fold_probs],
+            "prob_pain_mean": self.prob_mean,
+            "prob_pain_std": self.prob_std,
+            "folds_saying_pain": self.n_pain,
+            "map_max": float(self.mean_map.max()),
+            "region_shares": self.shares,
+        }
+
+
+@dataclass
+class Assessment:
+    """Everything about one photo. ``box`` is the face box used (None: a centred square crop);
+    ``face_search`` is None when the caller gave the box; ``label_map`` (H, W) uint8 regions or None."""
+
+    image: np.ndarray
+    box: Box | None
+    face_search: FaceSearch | None
+    landmarks: Landmarks | None
+    label_map: np.ndarray | None
+    models: dict[str, ModelAssessment] = field(default_factory=dict)
+
+    @property
+    def consensus(self) -> str:
+        """One line a clinician can read: how many models and folds say pain."""
+        return consensus_line(self.models)
+
+
+def locate_face(image: np.ndarray, box: Box | None = None) -> tuple[Box | None, FaceSearch | None, Face | None]:
+    """The face box to crop: the caller's ``box`` if given, else the detector's primary face.
+
+    Returns (box or None when nothing was found, the search or None when not run, the Face used).
+    """
+    from painxai.faces import Face, detect_faces
+
+    if box is not None:
+        return box, None, Face(box=tuple(float(v) for v in box), score=1.0, keypoints=None)
+    search = detect_faces(image)
+    face = search.primary
+    return (None if face is None else face.box), search, face
+
+
+def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | None, np.ndarray | None]:
+    """FaceMesh landmarks of ``face`` and the region label map (H, W) they draw, when trustworthy.
+
+    The label map is None when there is no face, the landmark model file is missing, or the
+    landmarks fail their quality checks (a wrong mask would give wrong shares).
+    """
+    from painxai.faces import ModelFileError, face_landmarks, landmark_region_masks
+
+    if face is None:
+        return None, None
+    try:
+        landmarks = face_landmarks(image, face)
+    except ModelFileError:
+        return None, None
+    label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
+    return landmarks, label_map
+
+
+def load_ensembles(
+    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all"
+) -> dict[str, FoldEnsemble]:
+    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id)."""
+    available = run.models()
+    if isinstance(models, str):
+        names = available if models == "all" else [name.strip() for name in models.split(",") if name.strip()]
+    else:
+        names = list(models)
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        raise ValueError(f"model(s) {unknown or names} not in run {run.name}; it has {', '.join(available) or 'none'}")
+    chosen = None if folds == "all" else [int(folds)]
+    return {name: run.ensemble(name, folds=chosen) for name in names}
+
+
+def assess_model(
+    image: np.ndarray,
+    box: Box | None,
+    ensemble: FoldEnsemble,
+    method: str = "gradcam",
+    target: str = "pain",
+    label_map: np.ndarray | None = None,
+) -> ModelAssessment:
+    """One model on one photo: crop at its input size, every fold's probability and map, region shares.
+
+    image: RGB uint8 (H, W, 3). label_map: (H, W) uint8 regions on the photo, or None.
+    """
+    from painxai.explain.ensemble import ensemble_explain
+
+    crop, transform = crop_face(image, box, ensemble.size)
+    explanation = ensemble_explain(ensemble, crop[None], method=method, target=target)
+    mean_map, std_map = explanation.mean()[0], explanation.std()[0]
+    photo_map = transform.map_to_original(mean_map, image.shape)
+    return ModelAssessment(
+        name=ensemble.name,
+        method=method,
+        target=target,
+        folds=explanation.folds,
+        fold_probs=explanation.prob_pain[:, 0],
+        crop=crop,
+        transform=transform,
+        mean_map=mean_map,
+        std_map=std_map,
+        photo_map=photo_map,
+        photo_std_map=transform.map_to_original(std_map, image.shape),
+        shares=None if label_map is None else region_shares(photo_map, label_map),
+    )
+
+
+def consensus_line(models: Mapping[str, ModelAssessment]) -> str:
+    """E.g. "4 of 5 models say pain (mean p = 0.71); 38 of 50 fold models agree"."""
+    if not models:
+        return "no model was run"
+    saying_pain = sum(m.prob_mean >= PAIN_THRESHOLD for m in models.values())
+    folds_pain = sum(m.n_pain for m in models.values())
+    folds_total = sum(len(m.folds) for m in models.values())
+    mean = float(np.mean([m.prob_mean for m in models.values()]))
+    return (
+        f"{saying_pain} of {len(models)} model(s) say pain (mean p = {mean:.2f}); "
+        f"{folds_pain} of {folds_total} fold model(s) say pain"
+    )
+
+
+def assess_photo(
+    image: np.ndarray,
+    run: Run,
+    models: str | Sequence[str] = "all",
+    box: Box | None = None,
+    method: str = "gradcam",
+    folds: str | int = "all",
+    target: str = "pain",
+    label_map: np.ndarray | None = None,
+    ensembles: Mapping[str, FoldEnsemble] | None = None,
+) -> Assessment:
+    """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run.
+
+    box: the face box (x0, y0, x1, y1) in photo pixels; None = detect it (a centred square crop
+    when no face is found: the assessment says so through ``face_search``). label_map: known
+    regions (e.g. the twin's ground truth); None = draw them from FaceMesh landmarks when those are
+    trustworthy. ensembles: already loaded ensembles (the dashboard caches them); default: load
+    ``models`` / ``folds`` from ``run``.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 photo (H, W, 3); got {image.dtype} {image.shape}")
+    used_box, search, face = locate_face(image, box)
+    landmarks = None
+    if label_map is None:
+        landmarks, label_map = photo_regions(image, face)
+    elif label_map.shape != image.shape[:2]:
+        raise ValueError(f"label map {label_map.shape} does not match the photo {image.shape[:2]}")
+    if ensembles is None:
+        ensembles = load_ensembles(run, models, folds)
+    assessment = Assessment(image=image, box=used_box, face_search=search, landmarks=landmarks, label_map=label_map)
+    for name, ensemble in ensembles.items():
+        assessment.models[name] = assess_model(image, used_box, ensemble, method, target, label_map)
+    return assessment
+
+
+def faithfulness_scores(ensemble: FoldEnsemble, model: ModelAssessment, steps: int = 20) -> dict[str, float]:
+    """Deletion / insertion AUCs of a model's fold-mean map on its crop, and of a random map.
+
+    The probability followed is the fold-mean probability of the explained class. Costs 4 (steps + 1)
+    images through every fold model.
+    """
+    from painxai.explain.faithfulness import deletion_insertion, random_map_curves
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        pain = ensemble.predict(images).mean(axis=0)
+        return pain if model.target == "pain" else 1.0 - pain
+
+    crops = model.crop[None]
+    curves = deletion_insertion(crops, model.mean_map[None], predict, steps)
+    baseline = random_map_curves(crops, predict, steps)
+    return {
+        "steps": steps,
+        "deletion_auc": float(curves.deletion_auc[0]),
+        "insertion_auc": float(curves.insertion_auc[0]),
+        "random_deletion_auc": float(baseline.deletion_auc[0]),
+        "random_insertion_auc": float(baseline.insertion_auc[0]),
+    }

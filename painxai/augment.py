@@ -1,0 +1,695 @@
+"""The paper's data augmentation, with the face box, points and region masks moved alongside, cached on disk.
+
+The paper (SPEC §1) made 20 new samples of every training image with Keras's ``ImageDataGenerator``:
+rotation 30°, shear 0.15, horizontal and vertical shift 0.20, zoom 0.70–1.5, brightness 0.50–1.1 and
+horizontal flip, on the face crop, keeping a sample only if the face was still detectable. This module
+draws the same random transforms, but builds each one as a single affine matrix so the *same* map moves
+the image (``cv2.warpAffine``), the face box (its 4 corners), landmarks and the region label map.
+
+How Keras reads those numbers, and what we do (checked against ``keras.src.legacy.preprocessing.image``
+of Keras 3.15, which the tests compare with):
+
+- **Rotation**: an angle drawn uniformly in ±30 degrees; a positive angle turns the content
+  *counter-clockwise* on screen (Keras's inverse map ``[[cos, -sin], [sin, cos]]`` in y-down image
+  coordinates). Reproduced.
+- **Shear**: Keras passes ``shear_range`` to ``apply_affine_transform`` as an angle in **degrees**, so
+  the paper's 0.15 sheared by at most 0.15° (a quarter of a pixel across a 128 px crop): in effect no
+  shear. The author most likely meant 0.15 rad ≈ 8.6°. We reproduce what the paper's code *did*
+  (``shear_unit="degrees"``, the default) because this project reproduces the published numbers; set
+  ``shear_unit="radians"`` for the intended ±8.6°.
+- **Shift**: uniform in ±0.20 of the crop side on each axis. Reproduced (on square crops Keras's
+  swap of height and width ranges makes no difference).
+- **Zoom**: Keras draws ``zx`` and ``zy`` *independently* from [0.70, 1.5] and uses them in the
+  inverse map, so a factor above 1 *shrinks* the content (zoom out) and below 1 enlarges it; the
+  two axes differ, so faces are also stretched. Reproduced as is.
+- **Brightness**: a factor drawn from [0.50, 1.1] *multiplies* every channel (PIL
+  ``ImageEnhance.Brightness``: ``floor(pixel * factor)`` clipped to 255), applied last, like Keras.
+- **Flip**: horizontal, with probability 1/2, applied after the affine part, like Keras.
+- **Fill**: pixels that come from outside the crop repeat the nearest edge pixel (Keras's default
+  ``fill_mode='nearest'``, OpenCV ``BORDER_REPLICATE``); ``fill="reflect"`` mirrors instead. Region
+  label maps are filled with 0 (no region there). Image interpolation is bilinear (Keras ``order=1``),
+  label maps nearest-neighbour.
+
+Acceptance. We augment the face crop *with its margin* (crop first, as the paper did). A drawn
+transform is kept only if the moved face box lies wholly inside the sample and, when asked
+(``check_detector``) and a detector is available, a face is detected in the sample with its centre
+inside the moved box; otherwise a new transform is drawn, at most ``max_tries`` times per sample,
+after which the sample is given up. Every redraw and give-up is counted per reason in
+:class:`AugmentReport`. Crops without a face box (centred fallback) skip the geometric check.
+
+Cache. :func:`augment_manifest` writes one ``.npz`` per source image (its N samples as uint8, their
+face boxes, label maps and transform parameters, and its counts), atomically, named after the image
+file's SHA-1, its manifest face box, the seed and :func:`settings_key`. Folds share it: each asks
+only for its training subjects, and images already there are loaded, not recomputed. The image's
+*content* names the file, not its path, so moving the data folder keeps the cache. Each sample's
+random generator is seeded from (seed, image SHA-1, sample index): the same seed gives the same
+samples whatever the number of workers or the subjects asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from painxai import atomic
+from painxai.crop import Box, apply_affine, cv2_matrix, invert_affine, transform_box
+
+# Bump when the way samples are drawn or rendered changes, so old caches are not reused.
+ALGORITHM_VERSION = 1
+SHEAR_UNITS = ("degrees", "radians")
+FILL_MODES = ("nearest", "reflect")
+# Why a drawn transform was refused.
+REASON_OUTSIDE = "face_outside"
+REASON_UNDETECTED = "face_not_detected"
+# Columns of the per-sample parameter table stored in the cache (see TransformParams).
+PARAM_COLUMNS = ("rotation_deg", "shift_x_px", "shift_y_px", "shear_deg", "zoom_x", "zoom_y", "flip", "brightness")
+
+FaceDetector = Callable[[np.ndarray], list[Box]]
+
+
+class AugmentError(ValueError):
+    """Settings or inputs the augmentation cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Ranges of the paper's augmentation (SPEC §1) and how samples are made and checked.
+
+    ``rotation`` degrees (uniform in ±rotation); ``shear`` in ``shear_unit`` (uniform in ±shear; see the
+    module doc for why the default unit is degrees); ``shift`` fraction of the crop side per axis;
+    ``zoom`` (low, high) inverse-map factors drawn per axis (> 1 zooms out); ``brightness`` (low, high)
+    multiplicative factor; ``fill`` ``"nearest"`` or ``"reflect"``; ``per_image`` samples per source
+    image; ``crop_size`` side in pixels of the face crop and of the samples; ``margin`` fraction of the
+    face box added on each side of the crop; ``max_tries`` draws per sample before giving up;
+    ``check_detector`` also require the face to be detected in each sample (when a detector works).
+    """
+
+    rotation: float = 30.0
+    shear: float = 0.15
+    shear_unit: str = "degrees"
+    shift: float = 0.20
+    zoom: tuple[float, float] = (0.70, 1.5)
+    brightness: tuple[float, float] = (0.50, 1.1)
+    horizontal_flip: bool = True
+    fill: str = "nearest"
+    per_image: int = 20
+    crop_size: int = 128
+    margin: float = 0.25
+    max_tries: int = 10
+    check_detector: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.shear_unit not in SHEAR_UNITS:
+            problems.append(f"shear_unit must be one of {SHEAR_UNITS}, got {self.shear_unit!r}")
+        if self.fill not in FILL_MODES:
+            problems.append(f"fill must be one of {FILL_MODES}, got {self.fill!r}")
+        if not 0 <= self.rotation <= 180:
+            problems.append(f"rotation must be in [0, 180] degrees, got {self.rotation}")
+        if self.shear < 0 or (self.shear_unit == "degrees" and self.shear >= 90) or (
+            self.shear_unit == "radians" and self.shear >= np.pi / 2
+        ):
+            problems.append(f"shear must be >= 0 and below a right angle, got {self.shear} {self.shear_unit}")
+        if not 0 <= self.shift < 1:
+            problems.append(f"shift must be a fraction in [0, 1), got {self.shift}")
+        for name in ("zoom", "brightness"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                problems.append(f"{name} must be (low, high) with 0 < low <= high, got {(low, high)}")
+        if self.per_image < 0:
+            problems.append(f"per_image must be >= 0, got {self.per_image}")
+        if self.crop_size < 8:
+            problems.append(f"crop_size must be at least 8 pixels, got {self.crop_size}")
+        if self.margin < 0:
+            problems.append(f"margin must be >= 0, got {self.margin}")
+        if self.max_tries < 1:
+            problems.append(f"max_tries must be >= 1, got {self.max_tries}")
+        if problems:
+            raise AugmentError("bad augmentation settings: " + "; ".join(problems))
+
+    @property
+    def max_shear_deg(self) -> float:
+        """The shear range in degrees, whatever ``shear_unit`` says."""
+        return float(np.degrees(self.shear)) if self.shear_unit == "radians" else float(self.shear)
+
+
+def settings_key(settings: AugmentSettings) -> str:
+    """A stable 16-hex-digit hash of every setting and :data:`ALGORITHM_VERSION` (names cache files)."""
+    text = json.dumps({"version": ALGORITHM_VERSION, **dataclasses.asdict(settings)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    """One drawn transform, in Keras's terms: ``rotation_deg`` (positive = counter-clockwise on
+    screen), ``shift_x_px``/``shift_y_px`` (inverse-map offsets, pixels), ``shear_deg``, ``zoom_x``/
+    ``zoom_y`` (inverse-map factors, > 1 shrinks the content), ``flip`` (horizontal, after the
+    affine part), ``brightness`` (multiplicative factor)."""
+
+    rotation_deg: float = 0.0
+    shift_x_px: float = 0.0
+    shift_y_px: float = 0.0
+    shear_deg: float = 0.0
+    zoom_x: float = 1.0
+    zoom_y: float = 1.0
+    flip: bool = False
+    brightness: float = 1.0
+
+    def as_row(self) -> np.ndarray:
+        """The parameters as a (8,) float32 row in :data:`PARAM_COLUMNS` order."""
+        return np.array([float(getattr(self, name)) for name in PARAM_COLUMNS], dtype=np.float32)
+
+
+def draw_params(rng: np.random.Generator, settings: AugmentSettings, size: int) -> TransformParams:
+    """Draw one transform for a ``size`` x ``size`` crop, uniformly within ``settings``' ranges."""
+    max_shift = settings.shift * size
+    zoom_x, zoom_y = rng.uniform(settings.zoom[0], settings.zoom[1], size=2)
+    return TransformParams(
+        rotation_deg=float(rng.uniform(-settings.rotation, settings.rotation)),
+        shift_x_px=float(rng.uniform(-max_shift, max_shift)),
+        shift_y_px=float(rng.uniform(-max_shift, max_shift)),
+        shear_deg=float(rng.uniform(-settings.max_shear_deg, settings.max_shear_deg)),
+        zoom_x=float(zoom_x),
+        zoom_y=float(zoom_y),
+        flip=bool(settings.horizontal_flip and rng.random() < 0.5),
+        brightness=float(rng.uniform(settings.brightness[0], settings.brightness[1])),
+    )
+
+
+def sample_matrix(params: TransformParams, size: int) -> np.ndarray:
+    """The 2x3 affine map from crop pixels to sample pixels (edge convention, :mod:`painxai.crop`).
+
+    Built as Keras builds its inverse map, about the crop centre: rotation · shift · shear · zoom,
+    then the horizontal flip; the forward map returned is its inverse.
+    """
+    theta, shear = np.radians(params.rotation_deg), np.radians(params.shear_deg)
+    rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    shift = np.array([[1, 0, params.shift_x_px], [0, 1, params.shift_y_px], [0, 0, 1]])
+    shear_matrix = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
+    zoom = np.diag([params.zoom_x, params.zoom_y, 1.0])
+    centre = size / 2.0
+    to_centre = np.array([[1, 0, centre], [0, 1, centre], [0, 0, 1]])
+    from_centre = np.array([[1, 0, -centre], [0, 1, -centre], [0, 0, 1]])
+    flip = np.array([[-1, 0, size], [0, 1, 0], [0, 0, 1]]) if params.flip else np.eye(3)
+    sample_to_crop = to_centre @ rotation @ shift @ shear_matrix @ zoom @ from_centre @ flip
+    return invert_affine(sample_to_crop[:2])
+
+
+def apply_brightness(image: np.ndarray, factor: float) -> np.ndarray:
+    """Multiply every channel of ``image`` (H, W, 3) uint8 by ``factor``; exactly PIL's
+    ``ImageEnhance.Brightness(image).enhance(factor)`` (floor of the float32 product, clipped)."""
+    scaled = np.floor(image.astype(np.float32) * np.float32(factor))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def warp_sample(
+    crop: np.ndarray, params: TransformParams, fill: str = "nearest", label_map: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Render one sample: ``crop`` (S, S, 3) uint8 -> (S, S, 3) uint8 moved by :func:`sample_matrix`,
+    brightness last; ``label_map`` (S, S) uint8 moved by the same map (nearest, 0 outside), or None."""
+    import cv2
+
+    size = crop.shape[0]
+    border = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT}[fill]
+    # OpenCV wants the destination -> source map with WARP_INVERSE_MAP; passing it avoids a second
+    # inversion inside cv2 and keeps the image and label map on exactly the same sample grid.
+    inverse = cv2_matrix(invert_affine(sample_matrix(params, size)))
+    image = cv2.warpAffine(
+        crop, inverse, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border
+    )
+    image = apply_brightness(image, params.brightness)
+    moved_map = None
+    if label_map is not None:
+        moved_map = cv2.warpAffine(
+            label_map,
+            inverse,
+            (size, size),
+            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+    return image, moved_map
+
+
+@dataclass(frozen=True)
+class AugmentedSample:
+    """One kept sample: ``image`` (S, S, 3) uint8; ``box`` the moved face box or None; ``label_map``
+    (S, S) uint8 or None; ``points`` (N, 2) moved points or None; ``matrix`` (2, 3) crop -> sample;
+    ``params`` the drawn transform."""
+
+    image: np.ndarray
+    box: Box | None
+    label_map: np.ndarray | None
+    points: np.ndarray | None
+    matrix: np.ndarray
+    params: TransformParams
+
+
+@dataclass(frozen=True)
+class AugmentOutcome:
+    """Result of :func:`augment_image`: the sample (None when given up), the refused draws per reason,
+    and the reason of the last refusal when the sample was given up."""
+
+    sample: AugmentedSample | None
+    redrawn: dict[str, int]
+    given_up: str | None
+
+
+def _box_inside(box: Box, size: int) -> bool:
+    x0, y0, x1, y1 = box
+    return x0 >= 0 and y0 >= 0 and x1 <= size and y1 <= size
+
+
+def _detected_in(detector: FaceDetector, image: np.ndarray, box: Box) -> bool:
+    x0, y0, x1, y1 = box
+    for found in detector(image):
+        centre_x, centre_y = (found[0] + found[2]) / 2.0, (found[1] + found[3]) / 2.0
+        if x0 <= centre_x <= x1 and y0 <= centre_y <= y1:
+            return True
+    return False
+
+
+def augment_image(
+    crop: np.ndarray,
+    box_in_crop: Box | None,
+    rng: np.random.Generator,
+    settings: AugmentSettings,
+    label_map: np.ndarray | None = None,
+    points: np.ndarray | None = None,
+    detector: FaceDetector | None = None,
+) -> AugmentOutcome:
+    """Make one accepted sample of a face crop, redrawing refused transforms up to ``settings.max_tries``.
+
+    Parameters
+    ----------
+    crop: the face crop with margin, (S, S, 3) uint8.
+    box_in_crop: the face box in crop pixels, or None (no geometric check).
+    rng: the random generator to draw from.
+    settings: ranges, fill, tries; ``check_detector`` with a ``detector`` adds the detection check.
+    label_map: region label map (S, S) uint8 of the crop, moved with the image.
+    points: (N, 2) ``(x, y)`` crop pixels (landmarks, keypoints), moved with the image.
+    detector: returns the face boxes ``(x0, y0, x1, y1)`` found in an (S, S, 3) image.
+    """
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1] or crop.dtype != np.uint8:
+        raise AugmentError(f"a crop must be square RGB uint8 (S, S, 3), got {crop.dtype} {crop.shape}")
+    size = crop.shape[0]
+    if label_map is not None and label_map.shape != crop.shape[:2]:
+        raise AugmentError(f"label map shape {label_map.shape} differs from the crop's {crop.shape[:2]}")
+    use_detector = settings.check_detector and detector is not None and box_in_crop is not None
+    redrawn: Counter[str] = Counter()
+    reason = None
+    for _ in range(settings.max_tries):
+        params = draw_params(rng, settings, size)
+        matrix = sample_matrix(params, size)
+        moved_box = transform_box(matrix, box_in_crop) if box_in_crop is not None else None
+        # The geometric check needs no rendering, so refused draws cost almost nothing.
+        if moved_box is not None and not _box_inside(moved_box, size):
+            reason = REASON_OUTSIDE
+        else:
+            image, moved_map = warp_sample(crop, params, settings.fill, label_map)
+            if use_detector and not _detected_in(detector, image, moved_box):
+                reason = REASON_UNDETECTED
+            else:
+                moved_points = apply_affine(matrix, points) if points is not None else None
+                sample = AugmentedSample(image, moved_box, moved_map, moved_points, matrix, params)
+                return AugmentOutcome(sample, dict(redrawn), None)
+        redrawn[reason] += 1
+    # The last refusal is a give-up, not a redraw.
+    redrawn[reason] -= 1
+    return AugmentOutcome(None, {k: v for k, v in redrawn.items() if v}, reason)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A manifest's training images, cached per source image
+
+
+@dataclass
+class AugmentReport:
+    """What :func:`augment_manifest` did. ``requested`` = images x per_image = ``kept`` + given-up
+    samples; ``redrawn`` counts refused draws that were replaced, ``given_up`` samples abandoned after
+    ``max_tries`` draws, both per reason; ``crop_boxes`` how each crop's face box was found
+    (``manifest``, ``detected``, ``centre``); ``detector`` whether samples were checked by a detector
+    (``used``, ``not requested``, ``unavailable``); ``missed_in_crop`` images whose samples were not
+    detector-checked because the detector missed the face in the crop itself;
+    ``computed_images``/``cached_images`` how many source images were augmented now or loaded from the
+    cache."""
+
+    images: int = 0
+    requested: int = 0
+    kept: int = 0
+    redrawn: dict[str, int] = field(default_factory=dict)
+    given_up: dict[str, int] = field(default_factory=dict)
+    crop_boxes: dict[str, int] = field(default_factory=dict)
+    detector: str = "not requested"
+    missed_in_crop: int = 0
+    computed_images: int = 0
+    cached_images: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people: kept, redrawn and given up per reason."""
+
+        def counts(values: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in sorted(values.items())) or "none"
+
+        text = (
+            f"{self.kept} of {self.requested} samples kept from {self.images} images "
+            f"({self.computed_images} augmented now, {self.cached_images} from the cache); "
+            f"redrawn: {counts(self.redrawn)}; given up: {counts(self.given_up)}; detector check: {self.detector}"
+        )
+        if self.missed_in_crop:
+            text += f" (face missed in {self.missed_in_crop} crops: their samples unchecked)"
+        return text
+
+
+@dataclass(frozen=True)
+class AugmentedSet:
+    """The augmented samples of a manifest's chosen subjects, in manifest order then sample order.
+
+    ``images`` (N, S, S, 3) uint8; ``boxes`` (N, 4) float32 face boxes in sample pixels (NaN when the
+    crop had no box); ``label_maps`` (N, S, S) uint8 or None unless every source image has one;
+    ``labels``, ``subjects``, ``source_paths`` (N,) str; ``params`` (N, 8) float32 in
+    :data:`PARAM_COLUMNS` order; ``report`` the counts.
+    """
+
+    images: np.ndarray
+    boxes: np.ndarray
+    label_maps: np.ndarray | None
+    labels: np.ndarray
+    subjects: np.ndarray
+    source_paths: np.ndarray
+    params: np.ndarray
+    report: AugmentReport
+
+
+def _sha1_file(path: str) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sample_rng(seed: int, content_sha1: str, index: int) -> np.random.Generator:
+    """The generator of one sample: (seed, image SHA-1, sample index) -> independent stream."""
+    words = [int(content_sha1[i : i + 8], 16) for i in range(0, 40, 8)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *words, int(index)]))
+
+
+def _detector_boxes(image: np.ndarray) -> list[Box]:
+    from painxai.faces import detect_faces
+
+    return [tuple(float(v) for v in face.box) for face in detect_faces(image).faces]
+
+
+def detector_name() -> str | None:
+    """Which face detector :func:`painxai.faces.detect_faces` runs here (``"mediapipe"``, ``"haar"``),
+    or None when none works. Loads the detector, which takes seconds the first time in a process."""
+    try:
+        from painxai.faces import detect_faces
+
+        return str(detect_faces(np.full((64, 64, 3), 128, dtype=np.uint8)).detector)
+    except Exception:  # any failure means "no detector": the geometric check still applies
+        return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    manifest_box: Box | None
+    content_sha1: str
+    seed: int
+    settings: AugmentSettings
+    find_box: bool  # detect the face when the manifest has no box
+    check_samples: bool  # require the face to be detected in every sample
+    cache_file: str | None
+
+
+def _read_label_map(image_path: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """The twin's ground-truth region label map beside the image, if there is one of the right shape."""
+    from PIL import Image
+
+    from painxai.regions import mask_path
+
+    path = mask_path(image_path)
+    if not path.is_file():
+        return None
+    with Image.open(path) as opened:
+        label_map = np.asarray(opened)
+    if label_map.ndim != 2 or label_map.shape != shape:
+        raise AugmentError(f"{path}: region label map of shape {label_map.shape}, the image is {shape}")
+    return label_map.astype(np.uint8)
+
+
+def _augment_one(job: _Job) -> dict[str, np.ndarray]:
+    """Crop one source image and make its samples; writes the cache file when asked. Runs in a worker."""
+    from painxai.crop import crop_face
+    from painxai.imaging import load_image
+
+    settings = job.settings
+    photo = load_image(job.path)
+    box, box_source = job.manifest_box, "manifest"
+    if box is None and job.find_box:
+        found = _detector_boxes(photo)
+        box, box_source = (found[0], "detected") if found else (None, "centre")
+    elif box is None:
+        box_source = "centre"
+    crop, transform = crop_face(photo, box, settings.crop_size, settings.margin)
+    box_in_crop = transform.box_to_crop(box) if box is not None else None
+    label_map = _read_label_map(job.path, photo.shape[:2])
+    crop_map = transform.crop_label_map(label_map) if label_map is not None else None
+    detector, missed_in_crop = None, False
+    # "Still detectable" presumes the detector finds the face in the crop itself; where it does not
+    # (adult-trained detectors often miss newborns), checking samples would refuse them all.
+    if job.check_samples and box_in_crop is not None:
+        if _detected_in(_detector_boxes, crop, box_in_crop):
+            detector = _detector_boxes
+        else:
+            missed_in_crop = True
+
+    size = settings.crop_size
+    images, boxes, maps, params = [], [], [], []
+    redrawn: Counter[str] = Counter()
+    given_up: Counter[str] = Counter()
+    for index in range(settings.per_image):
+        outcome = augment_image(
+            crop, box_in_crop, _sample_rng(job.seed, job.content_sha1, index), settings, crop_map, detector=detector
+        )
+        redrawn.update(outcome.redrawn)
+        if outcome.sample is None:
+            given_up[outcome.given_up] += 1
+            continue
+        images.append(outcome.sample.image)
+        boxes.append(outcome.sample.box if outcome.sample.box is not None else (np.nan,) * 4)
+        maps.append(outcome.sample.label_map)
+        params.append(outcome.sample.params.as_row())
+    counts = {
+        "redrawn": dict(redrawn),
+        "given_up": dict(given_up),
+        "crop_box": box_source,
+        "missed_in_crop": missed_in_crop,
+    }
+    record = {
+        "images": np.asarray(images, dtype=np.uint8).reshape(-1, size, size, 3),
+        "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        "params": np.asarray(params, dtype=np.float32).reshape(-1, len(PARAM_COLUMNS)),
+        "counts": np.array(json.dumps(counts)),
+    }
+    if crop_map is not None:
+        record["label_maps"] = np.asarray(maps, dtype=np.uint8).reshape(-1, size, size)
+    if job.cache_file is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **record)
+        atomic.write_bytes(job.cache_file, buffer.getvalue())
+    return record
+
+
+def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """A cache file's arrays, or None when it is missing or unreadable (then it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            record = {name: data[name] for name in data.files}
+        json.loads(str(record["counts"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    return record
+
+
+def _select_rows(manifest: pd.DataFrame, subjects: Iterable[str] | None) -> pd.DataFrame:
+    missing_columns = {"path", "subject", "label"} - set(manifest.columns)
+    if missing_columns:
+        raise AugmentError(f"the manifest lacks the column(s) {', '.join(sorted(missing_columns))}")
+    if subjects is None:
+        return manifest
+    wanted = {str(s) for s in subjects}
+    known = set(manifest["subject"].astype(str))
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise AugmentError(f"subject(s) not in the manifest: {', '.join(unknown[:10])}")
+    return manifest[manifest["subject"].astype(str).isin(wanted)]
+
+
+def augment_manifest(
+    manifest: pd.DataFrame,
+    out_dir: str | os.PathLike[str] | None,
+    settings: AugmentSettings,
+    seed: int,
+    subjects: Iterable[str] | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+    workers: int = 2,
+) -> AugmentedSet:
+    """Augment every image of ``subjects`` (all when None; give a fold's *training* subjects only),
+    reusing and filling the cache in ``out_dir`` (no cache when None).
+
+    Parameters
+    ----------
+    manifest: a manifest frame (:func:`painxai.manifest.read_manifest`): ``path``, ``subject``,
+        ``label`` and optional ``face_box`` (photo pixels; when missing the detector finds the face
+        if one is available, else the crop is the centred square).
+    out_dir: folder of the per-image ``.npz`` cache files.
+    settings: :class:`AugmentSettings`.
+    seed: the random seed; with the settings and the image content it fixes every sample.
+    subjects: the subjects to augment; unknown subjects raise :class:`AugmentError`.
+    progress: True for a progress bar on the terminal, or a callback ``(done, total)`` per image.
+    workers: processes that augment images in parallel (1 = in this process).
+
+    Returns an :class:`AugmentedSet` of ``kept`` samples of ``settings.crop_size`` pixels.
+    """
+    started = time.perf_counter()
+    rows = _select_rows(manifest, subjects)
+    # The detector finds faces for rows without a box and, when asked, checks samples. Probing it
+    # costs seconds, so only when it is needed.
+    boxes_missing = "face_box" not in rows or bool(rows["face_box"].isna().any())
+    detector = detector_name() if (settings.check_detector or boxes_missing) else None
+    use_detector = settings.check_detector and detector is not None
+    key = settings_key(settings)
+    folder = Path(out_dir) if out_dir is not None else None
+
+    jobs = []
+    for row in rows.itertuples(index=False):
+        manifest_box = getattr(row, "face_box", None)
+        manifest_box = tuple(float(v) for v in manifest_box) if isinstance(manifest_box, Iterable) else None
+        content = _sha1_file(str(row.path))
+        box_text = f"found-by-{detector}" if manifest_box is None else ",".join(f"{v:g}" for v in manifest_box)
+        name = hashlib.sha1(f"{content}|{box_text}|{seed}|{key}".encode(), usedforsecurity=False).hexdigest()
+        cache_file = str(folder / f"{key}-{name[:24]}.npz") if folder is not None else None
+        find_box = detector is not None
+        jobs.append(_Job(str(row.path), manifest_box, content, int(seed), settings, find_box, use_detector, cache_file))
+
+    records: list[dict[str, np.ndarray] | None] = [
+        _load_cached(Path(job.cache_file)) if job.cache_file else None for job in jobs
+    ]
+    todo = [index for index, record in enumerate(records) if record is None]
+    cached = len(jobs) - len(todo)
+    report_progress = _progress_reporter(progress, len(jobs))
+    report_progress(cached)
+    for index, record in zip(todo, _run_jobs([jobs[i] for i in todo], workers), strict=True):
+        records[index] = record
+        cached += 1
+        report_progress(cached)
+    return _assemble(rows, records, settings, use_detector, len(todo), time.perf_counter() - started)
+
+
+def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[dict[str, np.ndarray]]:
+    """Results of ``jobs`` in order, from ``workers`` processes (spawned: safe when TensorFlow is loaded)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_augment_one, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded) as pool:
+        yield from pool.map(_augment_one, jobs, chunksize=1)
+
+
+def _single_threaded() -> None:
+    """Worker start-up: one OpenCV thread per process, so the workers share the cores instead of fighting."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _progress_reporter(progress: bool | Callable[[int, int], None], total: int) -> Callable[[int], None]:
+    if callable(progress):
+        return lambda done: progress(done, total)
+    if not progress:
+        return lambda done: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=False)
+    task = bar.add_task("augmenting", total=total)
+    bar.start()
+
+    def update(done: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    if total == 0:
+        bar.stop()
+    return update
+
+
+def _assemble(
+    rows: pd.DataFrame,
+    records: list[dict[str, np.ndarray] | None],
+    settings: AugmentSettings,
+    use_detector: bool,
+    computed: int,
+    seconds: float,
+) -> AugmentedSet:
+    size = settings.crop_size
+    report = AugmentReport(
+        images=len(rows),
+        requested=len(rows) * settings.per_image,
+        detector="used" if use_detector else ("unavailable" if settings.check_detector else "not requested"),
+        computed_images=computed,
+        cached_images=len(rows) - computed,
+    )
+    redrawn: Counter[str] = Counter()
+    given_up: Counter[str] = Counter()
+    crop_boxes: Counter[str] = Counter()
+    labels, subjects, sources = [], [], []
+    every_map = all(record is not None and "label_maps" in record for record in records) and bool(records)
+    for row, record in zip(rows.itertuples(index=False), records, strict=True):
+        counts = json.loads(str(record["counts"]))
+        redrawn.update(counts["redrawn"])
+        given_up.update(counts["given_up"])
+        crop_boxes[counts["crop_box"]] += 1
+        report.missed_in_crop += int(counts["missed_in_crop"])
+        kept = len(record["images"])
+        labels += [str(row.label)] * kept
+        subjects += [str(row.subject)] * kept
+        sources += [str(row.path)] * kept
+    report.kept = len(labels)
+    report.redrawn, report.given_up, report.crop_boxes = dict(redrawn), dict(given_up), dict(crop_boxes)
+    report.seconds = seconds
+
+    def stack(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        parts = [record[name] for record in records]
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty((0, *shape), dtype)
+
+    return AugmentedSet(
+        images=stack("images", (size, size, 3), np.uint8),
+        boxes=stack("boxes", (4,), np.float32),
+        label_maps=stack("label_maps", (size, size), np.uint8) if every_map else None,
+        labels=np.asarray(labels, dtype=str),
+        subjects=np.asarray(subjects, dtype=str),
+        source_paths=np.asarray(sources, dtype=str),
+        params=stack("params", (len(PARAM_COLUMNS),), np.float32),
+        report=report,
+    )

@@ -1,0 +1,159 @@
+"""Showing maps: one overlay function, per-map or shared scales, a colour bar, the side-by-side figure.
+
+Libraries normalise every map to [0, 1] on its own, which hides how strong one model's evidence is
+next to another's (SPEC §7). Here a map is always drawn against a ``vmax``: its own maximum
+(per-map normalisation) or one value shared by all the maps in a figure (:func:`shared_scale`).
+Values at or above ``vmax`` get the top colour; 0 gets the bottom one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Shared scale: this percentile of the pooled *positive* values of all maps. Not the plain max,
+# because one model's single hot spot would then wash out every other map; with smooth
+# (bilinearly upsampled) CAMs the 99th percentile sits just under the true peak.
+SHARED_PERCENTILE = 99.0
+
+
+def normalise(heatmap: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """Map values to [0, 1] as ``clip(heatmap / vmax, 0, 1)``; vmax None = the map's own maximum.
+
+    heatmap: (H, W) float. A map whose scale is 0 (nothing positive) becomes all zeros.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    scale = float(heatmap.max(initial=0.0)) if vmax is None else float(vmax)
+    if not np.isfinite(scale) or scale <= 0:
+        return np.zeros_like(heatmap)
+    return np.clip(heatmap / scale, 0.0, 1.0)
+
+
+def shared_scale(maps: Sequence[np.ndarray] | np.ndarray, percentile: float = SHARED_PERCENTILE) -> float:
+    """One vmax for several raw maps (any shapes): the ``percentile`` of their pooled positive values.
+
+    Returns 0.0 when no map has a positive value (every overlay then shows no colour).
+    """
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100]; got {percentile}")
+    values = np.concatenate([np.asarray(m, dtype=np.float32).ravel() for m in maps]) if len(maps) else np.zeros(0)
+    positive = values[values > 0]
+    return float(np.percentile(positive, percentile)) if positive.size else 0.0
+
+
+def resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float map (h, w) to ``shape`` (H, W)."""
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if heatmap.shape == tuple(shape):
+        return heatmap
+    return np.asarray(Image.fromarray(heatmap, mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
+
+
+def colourise(values: np.ndarray, cmap: str = "jet") -> np.ndarray:
+    """RGB uint8 (..., 3) colours of values in [0, 1] through a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    rgba = np.asarray(colormaps[cmap](np.clip(values, 0.0, 1.0)))
+    return (rgba[..., :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def overlay(
+    image: np.ndarray, heatmap: np.ndarray, vmax: float | None = None, cmap: str = "jet", alpha: float = 0.45
+) -> np.ndarray:
+    """Blend a map over a photo: ``(1 - alpha) * image + alpha * colour(heatmap / vmax)``.
+
+    image: RGB uint8 (H, W, 3). heatmap: raw float map (h, w), resized bilinearly to (H, W) when it
+    differs. vmax: the value drawn with the top colour; None = the map's own maximum. Returns RGB
+    uint8 (H, W, 3).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be RGB uint8 (H, W, 3); got {image.dtype} {image.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
+    heatmap = np.asarray(heatmap)
+    if heatmap.ndim != 2:
+        raise ValueError(f"heatmap must be 2-D (H, W); got shape {heatmap.shape}")
+    colours = colourise(normalise(resize_map(heatmap, image.shape[:2]), vmax), cmap).astype(np.float32)
+    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def colour_bar(vmax: float, cmap: str = "jet", height: int = 256, width: int = 24) -> np.ndarray:
+    """A vertical colour bar RGB uint8 (height, width, 3), 0 at the bottom and ``vmax`` at the top.
+
+    The image carries no labels; :func:`side_by_side_figure` draws a labelled one.
+    """
+    if height < 2 or width < 1:
+        raise ValueError("the colour bar needs height >= 2 and width >= 1")
+    column = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None]
+    if vmax <= 0:  # nothing positive to show: the whole bar is the bottom colour, like the overlays
+        column = np.zeros_like(column)
+    return np.repeat(colourise(column, cmap), width, axis=1)
+
+
+def side_by_side_figure(
+    photo: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    titles: Mapping[str, str] | None = None,
+    vmax: float | None = None,
+    cmap: str = "jet",
+    alpha: float = 0.45,
+    suptitle: str | None = None,
+) -> Figure:
+    """The photo and one overlay column per model, with one shared, labelled colour bar.
+
+    photo: RGB uint8 (H, W, 3). maps: model name -> raw map (H, W) on the photo. titles: model name
+    -> column title (e.g. "vgg16  p(pain) 0.82 ± 0.05"); default the name. vmax: default
+    :func:`shared_scale` of all maps. Uses the Agg canvas (no display needed); save with
+    ``fig.savefig``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    if not maps:
+        raise ValueError("side_by_side_figure needs at least one map")
+    scale = shared_scale(list(maps.values())) if vmax is None else vmax
+    columns = 1 + len(maps)
+    figure = Figure(figsize=(2.6 * columns + 0.8, 3.2), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, columns)
+    axes[0].imshow(photo)
+    axes[0].set_title("photo", fontsize=9)
+    for axis, (name, heatmap) in zip(axes[1:], maps.items(), strict=True):
+        axis.imshow(overlay(photo, heatmap, scale, cmap, alpha))
+        axis.set_title((titles or {}).get(name, name), fontsize=9)
+    for axis in axes:
+        axis.set_axis_off()
+    mappable = ScalarMappable(norm=Normalize(0.0, scale if scale > 0 else 1.0), cmap=cmap)
+    bar = figure.colorbar(mappable, ax=list(axes), shrink=0.8, pad=0.01)
+    bar.set_label("map value (shared scale, raw units)", fontsize=8)
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    return figure
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The PNG bytes of a matplotlib figure (write them with :func:`painxai.atomic.write_bytes`)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """The PNG bytes of an RGB uint8 image (H, W, 3)."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,454 @@
+"""The report of a cross-validation run: Table 2, per-fold scores, calibration and statistics.
+
+``build_report(run_dir)`` reads the run folder directly (layout in docs/ARCHITECTURE.md): for
+every ``<model>/fold_<k>/`` that holds ``DONE`` it recomputes the fold's metrics from
+``predictions.csv`` with ``evaluation.fold_metrics`` (one source of truth, and a check on
+``metrics.json``) and takes the epochs from ``metrics.json``. Folds without ``DONE`` are never
+read, so a run still in progress gives a partial report that says how many folds each model has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from painxai import evaluation
+from painxai import stats as statistics
+
+# Coutrin & Thomaz 2022, Table 2 (SPEC §1): (mean, std) over 10 folds; accuracy, F1, AUC in %.
+PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
+    "vgg16": {"accuracy": (86.2, 7), "f1": (87.7, 6), "auc": (85.4, 8), "epochs": (34, 7)},
+    "resnet50": {"accuracy": (85.6, 7), "f1": (87.0, 7), "auc": (85.2, 7), "epochs": (44, 12)},
+    "senet50": {"accuracy": (86.1, 5), "f1": (87.3, 5), "auc": (85.7, 5), "epochs": (40, 10)},
+    "inception_v3": {"accuracy": (81.3, 5), "f1": (84.1, 4), "auc": (80.6, 6), "epochs": (47, 12)},
+    "ncnn": {"accuracy": (77.1, 7), "f1": (80.8, 6), "auc": (76.0, 7), "epochs": (33, 17)},
+}
+TABLE2_METRICS = ("accuracy", "f1", "auc", "epochs")
+PERCENT_METRICS = ("accuracy", "f1", "auc")
+PER_FOLD_COLUMNS = (
+    "model", "fold", "n", "accuracy", "f1", "auc", "precision", "recall", "specificity", "brier", "ece", "epochs",
+)  # fmt: skip
+# Only epochs is "better when lower" in the sense of ranking: fewer epochs = rank 1.
+HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "auc": True, "epochs": False}
+METRIC_LABELS = {"accuracy": "Accuracy (%)", "f1": "F1, pain positive (%)", "auc": "AUC (%)", "epochs": "Epochs"}
+CONSISTENCY_TOLERANCE = 1e-6
+_FOLD_DIR = re.compile(r"^fold_(\d+)$")
+
+
+class ReportError(ValueError):
+    """A run folder that cannot be reported on."""
+
+
+def finished_folds(run_dir: str | os.PathLike[str]) -> dict[str, list[int]]:
+    """Per model folder of ``run_dir``, the fold indices whose ``fold_<k>/DONE`` exists (sorted).
+
+    Models are the sub-folders that hold at least one ``fold_<k>`` folder; a model whose folds are
+    all unfinished maps to an empty list. Order: the paper's models first, then the rest by name.
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise ReportError(f"{root}: no such run folder")
+    found: dict[str, list[int]] = {}
+    for model_dir in root.iterdir():
+        if not model_dir.is_dir():
+            continue
+        folds = [(int(m.group(1)), d) for d in model_dir.iterdir() if d.is_dir() and (m := _FOLD_DIR.match(d.name))]
+        if folds:
+            found[model_dir.name] = sorted(k for k, d in folds if (d / "DONE").is_file())
+    paper_order = [m for m in PAPER_TABLE2 if m in found]
+    return {m: found[m] for m in paper_order + sorted(set(found) - set(paper_order))}
+
+
+def _read_fold(fold_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """A finished fold's predictions (label, prob_pain, ...) and its metrics.json."""
+    predictions_path, metrics_path = fold_dir / "predictions.csv", fold_dir / "metrics.json"
+    for path in (predictions_path, metrics_path):
+        if not path.is_file():
+            raise ReportError(f"{path} is missing although {fold_dir.name} is marked DONE")
+    predictions = pd.read_csv(predictions_path)
+    missing = sorted({"label", "prob_pain"} - set(predictions.columns))
+    if missing:
+        raise ReportError(f"{predictions_path}: missing column(s) {missing}")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except ValueError as error:
+        raise ReportError(f"{metrics_path}: not valid JSON ({error})") from error
+    if not isinstance(metrics.get("epochs"), int):
+        raise ReportError(f"{metrics_path}: 'epochs' must be an integer, got {metrics.get('epochs')!r}")
+    return predictions, metrics
+
+
+def _as_float(value: object) -> float:
+    """A metrics.json number, with null (written for NaN by strict writers) read as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _total_images(root: Path) -> int | None:
+    """Images in the whole cross-validation: from folds.json test sizes, else the run's manifest.csv."""
+    folds_path, manifest_path = root / "folds.json", root / "manifest.csv"
+    if folds_path.is_file():
+        from painxai.folds import read_folds
+
+        document = read_folds(folds_path)
+        sizes = [fold.get("test_images") for fold in document["folds"]]
+        if all(isinstance(s, int) for s in sizes):
+            return int(sum(sizes))
+    if manifest_path.is_file():
+        return len(pd.read_csv(manifest_path))
+    return None
+
+
+def _expected_folds(root: Path) -> int | None:
+    """k of the run's folds.json, or None when the run has none."""
+    folds_path = root / "folds.json"
+    if not folds_path.is_file():
+        return None
+    from painxai.folds import read_folds
+
+    return int(read_folds(folds_path)["k"])
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float]:
+    """Mean and sample std (ddof 1) of the defined values; NaN where there are too few."""
+    defined = values.dropna().to_numpy(dtype=float)
+    mean = float(defined.mean()) if defined.size else math.nan
+    std = float(defined.std(ddof=1)) if defined.size > 1 else math.nan
+    return mean, std
+
+
+@dataclass
+class Report:
+    """The report of one run. Fractions in ``per_fold``; Table 2 in % (accuracy, F1, AUC) as in the paper.
+
+    ``per_fold``: one row per (model, finished fold), columns ``PER_FOLD_COLUMNS``.
+    ``table2``: index model; ``n_folds`` and ``<metric>_mean``, ``<metric>_std`` (std with ddof 1).
+    ``calibration``: index model; Brier and ECE as fold mean and std, and pooled over all the
+    model's out-of-fold predictions (``*_pooled``). ``statistics``: per metric a
+    ``stats.Comparison``; ``statistics_skipped``: per metric the reason it was not compared.
+    """
+
+    run_dir: Path
+    folds_expected: int | None
+    folds_finished: dict[str, list[int]]
+    per_fold: pd.DataFrame
+    table2: pd.DataFrame
+    calibration: pd.DataFrame
+    statistics: dict[str, statistics.Comparison]
+    statistics_skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    caveat: str = statistics.CAVEAT
+
+    @property
+    def models(self) -> list[str]:
+        """Models with at least one finished fold, in report order."""
+        return [m for m, folds in self.folds_finished.items() if folds]
+
+    def progress(self) -> dict[str, str]:
+        """Per model "finished/expected" folds, e.g. ``{"vgg16": "7/10"}`` ("7/?" without folds.json)."""
+        expected = "?" if self.folds_expected is None else str(self.folds_expected)
+        return {m: f"{len(folds)}/{expected}" for m, folds in self.folds_finished.items()}
+
+    def to_csv(self) -> str:
+        """The per-fold table as CSV (metrics as fractions in [0, 1], epochs as counts)."""
+        return self.per_fold.to_csv(index=False, float_format="%.6g")
+
+    def to_json(self) -> str:
+        """The whole report as strict JSON (NaN written as null).
+
+        Keys: ``run``, ``folds_expected``, ``progress``, ``per_fold`` (rows with ``model``, ``fold``,
+        ``accuracy``, ``f1``, ``auc``, ``epochs`` and the other ``PER_FOLD_COLUMNS``), ``table2``
+        (rows with ``model``, ``n_folds``, ``<metric>_mean``, ``<metric>_std``), ``units``,
+        ``calibration``, ``statistics`` (per metric the comparison or ``{"skipped": reason}``),
+        ``paper_table2``, ``notes``, ``caveat``.
+        """
+        statistics_json: dict[str, dict] = {m: c.to_dict() for m, c in self.statistics.items()}
+        statistics_json.update({m: {"skipped": reason} for m, reason in self.statistics_skipped.items()})
+        document = {
+            "run": str(self.run_dir),
+            "folds_expected": self.folds_expected,
+            "progress": self.progress(),
+            "per_fold": self.per_fold.to_dict(orient="records"),
+            "table2": self.table2.reset_index().to_dict(orient="records"),
+            "units": {"per_fold": "fractions in [0, 1]; epochs as counts", "table2": "% for accuracy, f1, auc"},
+            "calibration": self.calibration.reset_index().to_dict(orient="records"),
+            "statistics": statistics_json,
+            "paper_table2": {m: {k: list(v) for k, v in row.items()} for m, row in PAPER_TABLE2.items()},
+            "notes": self.notes,
+            "caveat": self.caveat,
+        }
+        return json.dumps(evaluation.json_safe(document), indent=2, allow_nan=False) + "\n"
+
+    def to_markdown(self) -> str:
+        """A readable report: progress, Table 2 beside the paper's, calibration, per-fold scores, statistics."""
+        lines = [f"# Report for run `{self.run_dir}`", ""]
+        lines.append("Finished folds: " + ", ".join(f"{m} {p}" for m, p in self.progress().items()) + ".")
+        lines += ["", "## Table 2: mean ± std over folds", ""]
+        lines += _markdown_table(
+            ["model", "folds", *(METRIC_LABELS[m] for m in TABLE2_METRICS)],
+            [
+                [model, str(int(row["n_folds"])), *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in TABLE2_METRICS)]
+                for model, row in self.table2.iterrows()
+            ],
+        )
+        paper = [m for m in self.table2.index if m in PAPER_TABLE2]
+        if paper:
+            lines += ["", "The paper's Table 2 (Coutrin & Thomaz 2022) for the same models:", ""]
+            lines += _markdown_table(
+                ["model", *(METRIC_LABELS[m] for m in TABLE2_METRICS)],
+                [[m, *("{:g} ± {:g}".format(*PAPER_TABLE2[m][k]) for k in TABLE2_METRICS)] for m in paper],
+            )
+        lines += ["", "## Calibration (pain probability; ECE on 10 equal-width bins)", ""]
+        lines += _markdown_table(
+            ["model", "Brier (fold mean ± std)", "ECE (fold mean ± std)", "Brier (pooled)", "ECE (pooled)"],
+            [
+                [
+                    model,
+                    _pm(row["brier_mean"], row["brier_std"], digits=3),
+                    _pm(row["ece_mean"], row["ece_std"], digits=3),
+                    _number(row["brier_pooled"], 3),
+                    _number(row["ece_pooled"], 3),
+                ]
+                for model, row in self.calibration.iterrows()
+            ],
+        )
+        lines += ["", "## Per fold (%; epochs as counts)", ""]
+        lines += _markdown_table(
+            ["model", "fold", "images", "accuracy", "F1", "AUC", "epochs"],
+            [
+                [
+                    row.model,
+                    str(row.fold),
+                    str(row.n),
+                    *(_number(100 * getattr(row, m), 1) for m in PERCENT_METRICS),
+                    str(row.epochs),
+                ]
+                for row in self.per_fold.itertuples()
+            ],
+        )
+        lines += ["", "## Statistics", ""]
+        for metric in TABLE2_METRICS:
+            lines += [f"### {METRIC_LABELS[metric]}", ""]
+            if metric in self.statistics_skipped:
+                lines += [f"Skipped: {self.statistics_skipped[metric]}", ""]
+                continue
+            lines += _markdown_comparison(self.statistics[metric], percent=metric in PERCENT_METRICS)
+        if self.notes:
+            lines += ["## Notes", "", *(f"- {note}" for note in self.notes), ""]
+        lines += ["## Caveat", "", self.caveat, ""]
+        return "\n".join(lines)
+
+
+def _number(value: float, digits: int) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _pm(mean: float, std: float, digits: int = 1) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if not math.isfinite(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _markdown_comparison(comparison: statistics.Comparison, percent: bool) -> list[str]:
+    """One metric's statistics as markdown: Friedman, ranks with CD and cliques, then the pairwise tests."""
+    lines = [f"Compared on {len(comparison.folds)} folds finished by every model: {comparison.folds}.", ""]
+    if comparison.friedman_statistic is not None:
+        lines.append(
+            f"Friedman χ² = {comparison.friedman_statistic:.3f}, p = {_p(comparison.friedman_p)}; "
+            f"Nemenyi critical difference = {comparison.critical_difference:.2f} ranks (α = {comparison.alpha})."
+        )
+    lines.append(
+        "Average ranks (1 = " + ("best" if comparison.higher_is_better else "fewest")
+        + "): " + ", ".join(f"{m} {r:.2f}" for m, r in comparison.average_ranks.items()) + "."
+    )  # fmt: skip
+    if comparison.cliques is not None:
+        joined = "; ".join("{" + ", ".join(c) + "}" for c in comparison.cliques) or "none"
+        lines.append(f"Groups not significantly different (Nemenyi): {joined}.")
+    lines += comparison.skipped
+    # One statement per paragraph: markdown would run consecutive lines together.
+    lines = [part for line in lines for part in (line, "") if line][:-1]
+    unit = " (pp)" if percent else ""
+    header = ["pair", f"mean difference{unit}", "Nemenyi p", "Wilcoxon p (Holm)", "corrected t", "t-test p (Holm)"]
+    ttests = {} if comparison.corrected_t is None else {
+        (row.model_a, row.model_b): row for row in comparison.corrected_t.itertuples()
+    }  # fmt: skip
+    rows = []
+    for wilcoxon in comparison.wilcoxon.itertuples():
+        pair = (wilcoxon.model_a, wilcoxon.model_b)
+        nemenyi = None if comparison.nemenyi_p is None else comparison.nemenyi_p.loc[pair]
+        ttest = ttests.get(pair)
+        rows.append(
+            [
+                f"{wilcoxon.model_a} vs {wilcoxon.model_b}",
+                f"{wilcoxon.mean_difference:+.2f}",
+                _p(nemenyi),
+                _p(wilcoxon.p_holm),
+                "n/a" if ttest is None else _number(ttest.t, 2),
+                "n/a" if ttest is None else _p(ttest.p_holm),
+            ]
+        )
+    return [*lines, "", *_markdown_table(header, rows), ""]
+
+
+def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report:
+    """Read the finished folds of ``run_dir`` and compute Table 2, calibration and statistics.
+
+    Statistics compare, per metric, every model with finished folds on the folds all of them have
+    finished (and where the metric is defined); they need at least 2 models and 2 such folds,
+    else ``statistics_skipped`` says why. Raises :class:`ReportError` when no fold is finished
+    or a finished fold's files are missing or malformed.
+    """
+    root = Path(run_dir)
+    folds_finished = finished_folds(root)
+    if not any(folds_finished.values()):
+        raise ReportError(f"{root}: no finished fold yet (a fold is finished when its folder holds DONE)")
+    notes: list[str] = []
+    rows: list[dict] = []
+    pooled: dict[str, list[pd.DataFrame]] = {}
+    for model, folds in folds_finished.items():
+        for fold in folds:
+            fold_dir = root / model / f"fold_{fold}"
+            predictions, stored = _read_fold(fold_dir)
+            try:
+                metrics = evaluation.fold_metrics(
+                    predictions["label"].to_numpy(),
+                    predictions["prob_pain"].to_numpy(),
+                    epochs=stored["epochs"],
+                    threshold=float(stored.get("threshold", 0.5)),
+                )
+            except evaluation.MetricsError as error:
+                raise ReportError(f"{fold_dir / 'predictions.csv'}: {error}") from error
+            rows.append({"model": model, "fold": fold, **{c: metrics[c] for c in PER_FOLD_COLUMNS[2:]}})
+            notes += [f"{model} fold {fold}: {note}" for note in metrics["notes"]]
+            for key in PERCENT_METRICS:
+                if key in stored and not _agree(_as_float(stored[key]), metrics[key]):
+                    notes.append(
+                        f"{model} fold {fold}: metrics.json says {key} = {stored[key]} but predictions.csv "
+                        f"gives {metrics[key]:.6f}; the report uses predictions.csv"
+                    )
+            pooled.setdefault(model, []).append(predictions[["label", "prob_pain"]])
+    per_fold = pd.DataFrame(rows, columns=list(PER_FOLD_COLUMNS))
+    folds_expected = _expected_folds(root)
+    unfinished = {m: f for m, f in folds_finished.items() if folds_expected is not None and len(f) < folds_expected}
+    if unfinished:
+        notes.append(
+            "run in progress or incomplete: " + ", ".join(f"{m} has {len(f)}" for m, f in unfinished.items())
+            + f" of {folds_expected} folds finished; the report covers finished folds only"
+        )  # fmt: skip
+    comparisons, skipped = _compare(root, per_fold, alpha, notes)
+    return Report(
+        run_dir=root,
+        folds_expected=folds_expected,
+        folds_finished=folds_finished,
+        per_fold=per_fold,
+        table2=_table2(per_fold),
+        calibration=_calibration(per_fold, pooled),
+        statistics=comparisons,
+        statistics_skipped=skipped,
+        notes=notes,
+    )
+
+
+def _agree(stored: float, computed: float) -> bool:
+    if math.isnan(stored) or math.isnan(computed):
+        return math.isnan(stored) and math.isnan(computed)
+    return abs(stored - computed) <= CONSISTENCY_TOLERANCE
+
+
+def _table2(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std per model; accuracy, F1, AUC in %."""
+    records = {}
+    for model, group in per_fold.groupby("model", sort=False):
+        record: dict[str, float] = {"n_folds": len(group)}
+        for metric in TABLE2_METRICS:
+            scale = 100.0 if metric in PERCENT_METRICS else 1.0
+            record[f"{metric}_mean"], record[f"{metric}_std"] = _mean_std(group[metric].astype(float) * scale)
+        records[model] = record
+    return pd.DataFrame.from_dict(records, orient="index").rename_axis("model")
+
+
+def _calibration(per_fold: pd.DataFrame, pooled: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
+    """Brier and ECE per model: fold mean ± std, and on all the model's out-of-fold predictions at once."""
+    from sklearn.metrics import brier_score_loss
+
+    records = {}
+    for model, group in per_fold.groupby("model", sort=False):
+        everything = pd.concat(pooled[model], ignore_index=True)
+        labels = evaluation.binary_labels(everything["label"].to_numpy())
+        probabilities = everything["prob_pain"].to_numpy(dtype=float)
+        record: dict[str, float] = {}
+        record["brier_mean"], record["brier_std"] = _mean_std(group["brier"])
+        record["ece_mean"], record["ece_std"] = _mean_std(group["ece"])
+        record["brier_pooled"] = float(brier_score_loss(labels, probabilities, pos_label=1))
+        record["ece_pooled"] = evaluation.expected_calibration_error(labels, probabilities)
+        record["n_images"] = len(everything)
+        records[model] = record
+    return pd.DataFrame.from_dict(records, orient="index").rename_axis("model")
+
+
+def _test_train_ratio(root: Path, per_fold: pd.DataFrame, folds: list[int], notes: list[str]) -> float | None:
+    """Mean n_test / n_train over ``folds``: n_test = the fold's predictions, n_train = all other images.
+
+    n_train counts the fold's validation subjects too: they are part of what the training
+    procedure receives (early stopping uses them). None when the run has no folds.json or manifest.csv.
+    """
+    total = _total_images(root)
+    if total is None:
+        return None
+    sizes = per_fold[per_fold["fold"].isin(folds)].groupby("fold")["n"]
+    if (sizes.nunique() > 1).any():
+        notes.append("models disagree on the number of test images of some folds; the t-test uses the largest")
+    n_test = sizes.max().to_numpy(dtype=float)
+    if np.any(n_test >= total):
+        raise ReportError(f"{root}: a fold has {int(n_test.max())} test images but the run has only {total} images")
+    return float(np.mean(n_test / (total - n_test)))
+
+
+def _compare(
+    root: Path, per_fold: pd.DataFrame, alpha: float, notes: list[str]
+) -> tuple[dict[str, statistics.Comparison], dict[str, str]]:
+    """Per Table-2 metric, the model comparison on common finished folds, or why it was skipped."""
+    comparisons: dict[str, statistics.Comparison] = {}
+    skipped: dict[str, str] = {}
+    models = list(dict.fromkeys(per_fold["model"]))
+    if len(models) < 2:
+        reason = f"statistics compare models and only {models[0]} has finished folds"
+        return comparisons, dict.fromkeys(TABLE2_METRICS, reason)
+    table_by_metric = {
+        metric: per_fold.pivot(index="fold", columns="model", values=metric)[models].astype(float)
+        for metric in TABLE2_METRICS
+    }
+    common = table_by_metric["accuracy"].dropna().index.tolist()
+    if len(common) < 2:
+        reason = f"the models share {len(common)} finished fold(s); the tests need at least 2"
+        return comparisons, dict.fromkeys(TABLE2_METRICS, reason)
+    ratio = _test_train_ratio(root, per_fold, common, notes)
+    for metric, table in table_by_metric.items():
+        scores = table.loc[common].dropna()
+        if len(scores) < 2:
+            skipped[metric] = f"{metric} is defined on {len(scores)} of the common folds; the tests need at least 2"
+            continue
+        if len(scores) < len(common):
+            dropped = sorted(set(common) - set(scores.index))
+            notes.append(f"{metric} statistics leave out fold(s) {dropped}, where {metric} is undefined for some model")
+        if metric in PERCENT_METRICS:
+            scores = scores * 100.0
+        comparisons[metric] = statistics.compare_models(scores, ratio, alpha, HIGHER_IS_BETTER[metric])
+    return comparisons, skipped

@@ -1,0 +1,401 @@
+"""The dashboard: its library helpers (dashboard_support, report_doc) and every page through AppTest."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from painxai import dashboard_support as ds
+from painxai import report_doc
+
+# --- dashboard_support -------------------------------------------------------------------------------
+
+
+def test_run_argument_from_command_line_then_environment(monkeypatch):
+    monkeypatch.delenv("PAINXAI_RUN", raising=False)
+    assert ds.parse_run_argument(["--run", "artifacts/demo"]) == Path("artifacts/demo")
+    assert ds.parse_run_argument(["-q", "tests/test_app.py"]) is None
+    monkeypatch.setenv("PAINXAI_RUN", "/x/run")
+    assert ds.parse_run_argument([]) == Path("/x/run")
+    assert ds.parse_run_argument(["--run", "other"]) == Path("other")
+
+
+def test_initial_run_is_the_requested_one_else_the_newest(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (1_000, 1_000))
+    assert ds.initial_run_index(None, []) is None
+    assert ds.initial_run_index(None, [old, new]) == 1
+    assert ds.initial_run_index(tmp_path / "old", [old, new]) == 0
+    assert ds.initial_run_index(tmp_path / "missing", [old, new]) == 1
+
+
+def test_run_signature_lists_only_finished_folds(tmp_path):
+    (tmp_path / "vgg16" / "fold_0").mkdir(parents=True)
+    (tmp_path / "vgg16" / "fold_1").mkdir(parents=True)
+    (tmp_path / "vgg16" / "fold_1" / "DONE").write_text("")
+    assert ds.run_signature(tmp_path) == ("vgg16/fold_1",)
+
+
+def test_centred_square_box_and_adjusted_boxes_stay_inside():
+    assert ds.centred_square_box((100, 200, 3)) == pytest.approx((55, 5, 145, 95))
+    box = ds.box_from_centre(190, 10, 80, (100, 200))
+    assert box == pytest.approx((120, 0, 200, 80))
+    assert ds.box_centre_and_side(box) == pytest.approx((160, 40, 80))
+    assert ds.box_from_centre(50, 50, 500, (100, 200)) == pytest.approx((0, 0, 100, 100))
+    with pytest.raises(ValueError, match="fraction"):
+        ds.centred_square_box((10, 10), fraction=0)
+
+
+def test_draw_box_outlines_without_touching_the_inside():
+    image = np.zeros((100, 100, 3), np.uint8)
+    drawn = ds.draw_box(image, (10, 20, 60, 80))
+    assert drawn[20, 30].tolist() == [0, 200, 255]
+    assert drawn[50, 35].tolist() == [0, 0, 0]
+    assert image.max() == 0
+    with pytest.raises(ValueError, match="uint8"):
+        ds.draw_box(image.astype(float), (0, 0, 5, 5))
+
+
+@pytest.fixture()
+def tiny_manifest():
+    rows = []
+    for subject, dataset, labels in [("U1", "A", "ppn"), ("U2", "A", "nn"), ("I1", "B", "pn"), ("I2", "B", "p")]:
+        for i, label in enumerate(labels):
+            rows.append((f"/{subject}_{i}.png", subject, dataset, "pain" if label == "p" else "nopain", None))
+    manifest = pd.DataFrame(rows, columns=["path", "subject", "dataset", "label", "face_box"])
+    folds = {"k": 2, "folds": [{"fold": 0, "test_subjects": ["U1", "I1"]}, {"fold": 1, "test_subjects": ["U2", "I2"]}]}
+    return manifest, folds
+
+
+def test_subject_and_fold_tables(tiny_manifest):
+    manifest, folds = tiny_manifest
+    subjects = ds.subject_table(manifest, folds)
+    assert subjects.set_index("subject").loc["U1", ["fold", "images", "pain", "nopain"]].tolist() == [0, 3, 2, 1]
+    table = ds.fold_table(manifest, folds).set_index("fold")
+    columns = ["subjects", "images", "pain", "nopain", "subjects A", "subjects B"]
+    assert table.loc[0, columns].tolist() == [2, 5, 3, 2, 1, 1]
+    assert table["images"].sum() == len(manifest)
+
+
+def test_pick_images_filters_and_spreads_over_subjects(tiny_manifest):
+    manifest, _ = tiny_manifest
+    picked = ds.pick_images(manifest, labels=["pain"], limit=3)
+    assert set(picked["label"]) == {"pain"}
+    assert picked["subject"].nunique() == 3
+    assert ds.pick_images(manifest, datasets=["B"], subjects=["I2"], limit=5)["path"].tolist() == ["/I2_0.png"]
+    assert ds.pick_images(manifest, datasets=["nothing"]).empty
+    with pytest.raises(ValueError, match="limit"):
+        ds.pick_images(manifest, limit=0)
+
+
+def test_map_agreement_rank_correlation_and_top_iou():
+    rng = np.random.default_rng(0)
+    base = rng.random((16, 16))
+    maps = {"a": base, "same": 3 * base + 1, "reversed": -base, "flat": np.zeros((16, 16))}
+    rank, iou = ds.map_agreement(maps, top_fraction=0.25)
+    assert rank.loc["a", "same"] == pytest.approx(1.0)
+    assert rank.loc["a", "reversed"] == pytest.approx(-1.0)
+    assert iou.loc["a", "same"] == pytest.approx(1.0)
+    assert iou.loc["a", "reversed"] == pytest.approx(0.0)
+    assert np.isnan(rank.loc["a", "flat"]) and np.isnan(iou.loc["a", "flat"])
+    assert (rank.to_numpy() == rank.to_numpy().T)[~np.isnan(rank.to_numpy())].all()
+    with pytest.raises(ValueError, match="one shape"):
+        ds.map_agreement({"a": base, "b": np.zeros((8, 8))})
+    mean = ds.mean_agreement([iou, iou])
+    assert mean.loc["a", "same"] == pytest.approx(1.0)
+
+
+def test_region_share_frame_means_over_images():
+    frame = ds.region_share_frame({"m": [{"eyes": 0.2, "mouth": 0.8}, {"eyes": 0.6, "mouth": 0.4}]})
+    eyes = frame.set_index("region").loc["eyes"]
+    assert eyes["share"] == pytest.approx(0.4) and eyes["std"] == pytest.approx(0.2) and eyes["images"] == 2
+    figure = ds.region_share_figure(frame, "t")
+    assert len(figure.data) == 1
+
+
+def test_mean_roc_averages_fold_curves_vertically():
+    perfect = (np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0]))
+    chance = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+    mean = ds.mean_roc([perfect, chance], points=11)
+    assert mean["tpr"].iloc[5] == pytest.approx(0.75)
+    assert mean["tpr_std"].iloc[5] == pytest.approx(0.25)
+    figure = ds.roc_figure({0: perfect, 1: chance}, "roc")
+    assert [t.name for t in figure.data][:2] == ["fold 0", "fold 1"]
+
+
+def test_table2_side_by_side_and_cd_figure():
+    ours = pd.DataFrame({"vgg16": ["90.0 ± 1"], "mine": ["50.0 ± 2"]}, index=["accuracy"])
+    paper = pd.DataFrame({"vgg16": ["86.2 ± 7"]}, index=["accuracy"])
+    table = ds.table2_side_by_side(ours, paper)
+    assert table.loc["accuracy"].tolist() == ["90.0 ± 1", "86.2 ± 7", "50.0 ± 2", "-"]
+    figure = ds.critical_difference_figure({"a": 1.2, "b": 2.0, "c": 2.8}, 1.0, [["a", "b"], ["b", "c"]])
+    assert sum(t.name == "not significantly different" for t in figure.data) == 2
+
+
+# --- report_doc --------------------------------------------------------------------------------------
+
+
+def _content(**changes) -> report_doc.ReportContent:
+    photo = np.zeros((60, 80, 3), np.uint8)
+    results = [report_doc.ModelResult(m, 0.7, 0.1, 7, 10, np.full((60, 80, 3), 99, np.uint8)) for m in ("a", "b")]
+    fields = {
+        "photo": photo, "results": results, "consensus": "2 of 2 models say pain", "method": "Grad-CAM",
+        "scale_note": "one shared scale", "run_name": "demo", "versions": {"painxai": "0.1.0"},
+        "region_shares": pd.DataFrame({"eyes": [0.5, 0.25]}, index=["a", "b"]),
+    }
+    fields.update(changes)
+    return report_doc.ReportContent(**fields)
+
+
+def test_report_png_and_pdf_are_built_in_memory():
+    from PIL import Image
+
+    png = report_doc.report_png(_content())
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    pdf = report_doc.report_pdf(_content(consensus="P ≥ 0.5 → pain"))
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 5_000
+    table = report_doc.results_table(_content())
+    assert table.loc[0, "P(pain)"] == "70.0 ± 10.0 %" and table.loc[0, "folds saying pain"] == "7 / 10"
+
+
+def test_report_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="at least one"):
+        report_doc.report_png(_content(results=[]))
+    with pytest.raises(ValueError, match="uint8"):
+        report_doc.report_png(_content(photo=np.zeros((4, 4), np.float32)))
+
+
+# --- the pages, through AppTest ----------------------------------------------------------------------
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+PAGES = ["pages/assess.py", "pages/compare.py", "pages/metrics.py", "pages/data.py", "pages/models.py"]
+
+
+def make_files_run(root: Path, models: tuple[str, ...] = ("vgg16", "ncnn"), k: int = 3, unfinished: int = 1) -> Path:
+    """A run folder with everything but model weights: manifest, folds, run.json and per fold the
+    predictions, metrics, history and DONE files (the last ``unfinished`` folds of the last model lack
+    DONE, like a run still training). Enough for the Data, Metrics and Models pages."""
+    from PIL import Image
+
+    from painxai.evaluation import fold_metrics
+    from painxai.folds import folds_document, make_folds
+    from painxai.manifest import write_manifest
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(2 * k):
+        subject, dataset = f"S{s:02d}", "twin-A" if s % 2 else "twin-B"
+        for i in range(4):
+            label = "pain" if (i + s) % 2 else "nopain"
+            image = root / "images" / f"{subject}_{i}.png"
+            image.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((32, 32, 3), 60 * i, np.uint8)).save(image)
+            rows.append((str(image), subject, dataset, label, None))
+    manifest = pd.DataFrame(rows, columns=["path", "subject", "dataset", "label", "face_box"])
+    write_manifest(manifest, root / "manifest.csv")
+    folds = make_folds(manifest, k=k)
+    (root / "folds.json").write_text(json.dumps(folds_document(manifest, folds, 0, "0" * 64)))
+    settings = {m: {"input_size": 32, "weights": "seeded random initialisation"} for m in models}
+    config = {"models": list(models), "model_settings": settings, "seed": 0, "k": k}
+    (root / "run.json").write_text(json.dumps(config))
+    for m_index, model in enumerate(models):
+        for fold, subjects in enumerate(folds):
+            folder = root / model / f"fold_{fold}"
+            folder.mkdir(parents=True)
+            test = manifest[manifest["subject"].isin(subjects)]
+            truth = (test["label"] == "pain").to_numpy()
+            prob = np.clip(0.5 + (truth - 0.5) * rng.uniform(0.1, 0.9, len(test)) + rng.normal(0, 0.2, len(test)), 0, 1)
+            test.drop(columns="face_box").assign(prob_pain=prob).to_csv(folder / "predictions.csv", index=False)
+            metrics = fold_metrics(test["label"].to_numpy(), prob, epochs=12 + fold)
+            metrics.update(epochs_phase1=5, epochs_phase2=7 + fold)
+            (folder / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "notes"}))
+            history = pd.DataFrame({"epoch": range(12 + fold), "phase": [1] * 5 + [2] * (7 + fold)})
+            history["loss"] = np.linspace(1, 0.3, len(history))
+            history["val_loss"] = history["loss"] + 0.1
+            history.to_csv(folder / "history.csv", index=False)
+            if not (m_index == len(models) - 1 and fold >= k - unfinished):
+                (folder / "DONE").write_text("")
+    return root
+
+
+
+def add_fold_weights(run: Path, seed: int = 0) -> Path:
+    """Give every finished fold of a :func:`make_files_run` run random model weights (no training): the
+    shared ``initial.weights.h5`` per model and per fold a ``trained.weights.h5`` whose output layer differs,
+    so the folds disagree a little. Enough to drive the Assess and Compare pages in seconds."""
+    import keras
+
+    from painxai.models import SPECS, build, split_model
+    from painxai.runs import Run
+
+    opened = Run(run)
+    for model in opened.models():
+        size = opened.input_size(model)
+        network = build(model, input_shape=(size, size, 3), weights=None, seed=seed)
+        network.save_weights(run / model / "initial.weights.h5")
+        cut = SPECS[model].phase2_cut_layer
+        trained = network if cut is None else split_model(network, cut)[1]
+        logits = network.get_layer("logits")
+        start = [w.copy() for w in logits.get_weights()]
+        for fold in opened.finished_folds(model):
+            rng = np.random.default_rng(fold)
+            logits.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in start])
+            trained.save_weights(run / model / f"fold_{fold}" / "trained.weights.h5")
+        keras.backend.clear_session()
+    return run
+
+
+MODEL_SIZES = {"vgg16": 32, "resnet50": 32, "senet50": 32, "inception_v3": 75, "ncnn": 64}
+
+
+@pytest.fixture(scope="module")
+def weights_run(tmp_path_factory):
+    """A run of all five models with 3 folds each (random weights, smallest input sizes)."""
+    root = tmp_path_factory.mktemp("weights_artifacts")
+    run = make_files_run(root / "weights_run", models=tuple(MODEL_SIZES), unfinished=0)
+    config = json.loads((run / "run.json").read_text())
+    for model, size in MODEL_SIZES.items():
+        config["model_settings"][model]["input_size"] = size
+    (run / "run.json").write_text(json.dumps(config))
+    return add_fold_weights(run)
+
+@pytest.fixture()
+def files_run(tmp_path, monkeypatch):
+    run = make_files_run(tmp_path / "artifacts" / "files_run")
+    monkeypatch.setenv("PAINXAI_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("PAINXAI_RUN", raising=False)
+    return run
+
+
+def open_page(page: str, timeout: float = 60):
+    """The app on ``page`` after its first run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=timeout).run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    return at
+
+
+def shown_text(at) -> str:
+    """Everything the page wrote as text (markdown, captions, alerts, headings)."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "header",
+                                  "subheader") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_explains_how_to_make_a_run_when_there_is_none(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAINXAI_ARTIFACTS", str(tmp_path / "nothing"))
+    monkeypatch.delenv("PAINXAI_RUN", raising=False)
+    at = open_page(page)
+    assert not at.exception
+    assert "make run" in shown_text(at)
+
+
+def test_data_page_shows_composition_folds_and_subject_images(files_run):
+    at = open_page("pages/data.py")
+    assert not at.exception
+    tables = [d.value for d in at.dataframe]
+    assert tables[0].loc["all", "images"] == 24
+    assert tables[1]["subjects"].sum() == 6
+    assert len(at.image) == 4
+    at.selectbox(key="data_subject").set_value("S03").run()
+    assert not at.exception and len(at.image) == 4
+
+
+def test_metrics_page_shows_table2_paper_toggle_and_statistics(files_run):
+    at = open_page("pages/metrics.py")
+    assert not at.exception
+    table2 = at.dataframe[0].value
+    assert list(table2.columns) == ["vgg16", "ncnn"]
+    assert "±" in table2.iloc[0, 0]
+    assert any("still training" in c.value or "in progress" in c.value for c in [*at.warning, *at.sidebar.caption])
+    at.toggle(key="paper_toggle").set_value(True).run()
+    assert "vgg16 (paper)" in at.dataframe[0].value.columns
+    assert at.dataframe[0].value.loc["Accuracy (%)", "vgg16 (paper)"] == "86.2 ± 7"
+    assert "optimistic" in shown_text(at)
+    assert len(at.get("plotly_chart")) >= 5
+
+
+def test_models_page_has_a_card_per_model(files_run):
+    at = open_page("pages/models.py")
+    assert not at.exception
+    text = shown_text(at)
+    for name in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
+        assert f"`{name}`" in text
+    assert "seeded random initialisation" in text
+
+
+
+def photo_bytes(image: np.ndarray, kind: str = "JPEG") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def assess_app(weights_run, monkeypatch):
+    monkeypatch.setenv("PAINXAI_ARTIFACTS", str(weights_run.parent))
+    monkeypatch.setenv("PAINXAI_RUN", str(weights_run))
+    return open_page(PAGES[0])
+
+
+def upload(at, name: str, data: bytes, mime: str):
+    at.file_uploader(key="photo_upload").set_value((name, data, mime))
+    return at.run(timeout=180)
+
+
+def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(assess_app):
+    from skimage.data import astronaut
+
+    at = upload(assess_app, "baby.jpg", photo_bytes(astronaut()), "image/jpeg")
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric] == list(MODEL_SIZES)
+    assert all(m.value.endswith("%") for m in at.metric)
+    captions = [c.value for c in at.caption]
+    assert sum("folds say pain" in c for c in captions) == 5
+    assert any("models" in i.value for i in at.info)  # the consensus line
+    assert len(at.image) == 1 + 5 + 1  # the photo with its box, five maps, the colour bar
+    assert "research software" in at.warning[0].value.lower()
+    assert {b.label for b in at.download_button} == {"Report (PNG)", "Report (PDF)"}
+    at.toggle(key="counterfactual").set_value(True).run(timeout=180)
+    assert not at.exception
+    assert any("Counterfactual" in c.value for c in at.caption)
+
+
+def test_assess_a_photo_without_a_face_goes_on_with_a_centred_box(assess_app):
+    gradient = np.tile(np.linspace(0, 255, 160, dtype=np.uint8), (120, 1))
+    at = upload(assess_app, "wall.png", photo_bytes(np.dstack([gradient] * 3), "PNG"), "image/png")
+    assert not at.exception
+    assert any("centred square" in w.value for w in at.warning)
+    assert len(at.metric) == 5
+    assert at.slider[2].value == 72  # 0.6 of the shorter side
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime"),
+    [
+        ("broken.jpg", None, "image/jpeg"),
+        ("notes.png", b"these are my notes, not a photo", "image/png"),
+        ("empty.jpg", b"", "image/jpeg"),
+    ],
+)
+def test_assess_refuses_bad_files_with_a_plain_message(assess_app, name, data, mime):
+    if data is None:  # a JPEG cut in half
+        full = photo_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        data = full[: len(full) // 2]
+    at = upload(assess_app, name, data, mime)
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("This file cannot be used")
+    assert not at.metric

@@ -1,0 +1,284 @@
+"""The paper's augmentation: Keras's geometry, masks that stay on their pixels, checks, cache, seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance
+
+from painxai.augment import (
+    REASON_OUTSIDE,
+    REASON_UNDETECTED,
+    AugmentError,
+    AugmentSettings,
+    TransformParams,
+    apply_brightness,
+    augment_image,
+    augment_manifest,
+    detector_name,
+    sample_matrix,
+    settings_key,
+    warp_sample,
+)
+from painxai.crop import apply_affine
+from painxai.regions import REGIONS, mask_path
+
+SIZE = 64
+# Distinct colours per region value (0 = background), far apart so interpolation cannot confuse them.
+PALETTE = np.array([[90, 90, 90], [250, 40, 40], [40, 250, 40], [40, 40, 250], [250, 250, 40], [30, 20, 10],
+                    [250, 40, 250]], dtype=np.uint8)
+FAST = AugmentSettings(per_image=4, crop_size=SIZE, check_detector=False)
+
+
+def _smooth_image(size: int = SIZE, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    noise = np.random.default_rng(seed).random((size, size, 3)).astype(np.float32)
+    blurred = cv2.GaussianBlur(noise, (0, 0), 3)
+    scaled = (blurred - blurred.min()) / (blurred.max() - blurred.min()) * 255
+    return scaled.astype(np.uint8)
+
+
+def _region_face(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A square image whose pixels encode their region: blocks of PALETTE colours and their label map."""
+    label_map = np.zeros((size, size), dtype=np.uint8)
+    unit = size / 16
+    blocks = {1: (4, 2, 12, 5), 2: (4, 5, 12, 7), 3: (7, 7, 9, 10), 4: (4, 8, 6, 11), 5: (6, 11, 10, 13),
+              6: (6, 13, 10, 15)}
+    for value, (x0, y0, x1, y1) in blocks.items():
+        label_map[round(y0 * unit) : round(y1 * unit), round(x0 * unit) : round(x1 * unit)] = value
+    return PALETTE[label_map], label_map
+
+
+def test_geometry_matches_keras_image_data_generator() -> None:
+    pytest.importorskip("keras")
+    from keras.src.legacy.preprocessing.image import apply_affine_transform, flip_axis
+
+    image = _smooth_image()
+    cases = [
+        TransformParams(rotation_deg=25),
+        TransformParams(shift_x_px=7, shift_y_px=-5),
+        TransformParams(shear_deg=20),
+        TransformParams(zoom_x=1.3, zoom_y=0.8),
+        TransformParams(rotation_deg=-17, shift_x_px=3, shift_y_px=6, shear_deg=5, zoom_x=0.9, zoom_y=1.2, flip=True),
+    ]
+    for params in cases:
+        ours, _ = warp_sample(image, params)
+        theirs = apply_affine_transform(
+            image.astype(np.float32), params.rotation_deg, params.shift_x_px, params.shift_y_px, params.shear_deg,
+            params.zoom_x, params.zoom_y, row_axis=0, col_axis=1, channel_axis=2, fill_mode="nearest",
+        )
+        if params.flip:
+            theirs = flip_axis(theirs, 1)
+        # Only rounding to uint8 differs (Keras keeps floats).
+        assert np.abs(ours.astype(np.float32) - theirs).max() <= 0.51, params
+
+
+def test_positive_rotation_turns_content_counter_clockwise() -> None:
+    image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    image[30:34, 52:56] = 255  # a dot right of the centre (32, 32)
+    rotated, _ = warp_sample(image, TransformParams(rotation_deg=90))
+    rows, columns = np.nonzero(rotated[..., 0] > 127)
+    assert abs(columns.mean() - 31.5) < 1 and rows.mean() < 16  # now above the centre: counter-clockwise
+    predicted = apply_affine(sample_matrix(TransformParams(rotation_deg=90), SIZE), np.array([[54.0, 32.0]]))[0]
+    assert abs(predicted[0] - (columns.mean() + 0.5)) < 1 and abs(predicted[1] - (rows.mean() + 0.5)) < 1
+
+
+def test_zoom_above_one_shrinks_the_content() -> None:
+    image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    image[17:47, 17:47] = 255  # 30 px square at the centre
+    zoomed, _ = warp_sample(image, TransformParams(zoom_x=1.5, zoom_y=1.5))
+    rows, columns = np.nonzero(zoomed[..., 0] > 127)
+    assert abs((columns.max() - columns.min() + 1) - 20) <= 1 and abs((rows.max() - rows.min() + 1) - 20) <= 1
+    enlarged, _ = warp_sample(image, TransformParams(zoom_x=0.75, zoom_y=0.75))
+    assert (enlarged[..., 0] > 127).sum() > 1.6 * 30 * 30
+
+
+def test_shear_unit_is_one_named_setting() -> None:
+    assert AugmentSettings().shear_unit == "degrees" and AugmentSettings().max_shear_deg == pytest.approx(0.15)
+    assert AugmentSettings(shear_unit="radians").max_shear_deg == pytest.approx(8.594, abs=1e-3)
+    assert settings_key(AugmentSettings()) != settings_key(AugmentSettings(shear_unit="radians"))
+    assert settings_key(AugmentSettings()) == settings_key(AugmentSettings())
+    with pytest.raises(AugmentError, match="shear_unit"):
+        AugmentSettings(shear_unit="gradians")
+    with pytest.raises(AugmentError, match="zoom"):
+        AugmentSettings(zoom=(1.5, 0.7))
+
+
+def test_brightness_is_pil_brightness() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    for factor in (0.5, 0.77, 1.1):
+        expected = np.asarray(ImageEnhance.Brightness(Image.fromarray(image)).enhance(factor))
+        np.testing.assert_array_equal(apply_brightness(image, factor), expected)
+
+
+def test_region_masks_stay_on_the_pixels_they_describe() -> None:
+    import cv2
+
+    image, label_map = _region_face(SIZE)
+    settings = AugmentSettings(crop_size=SIZE, check_detector=False, shear=0.15, shear_unit="radians")
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(12):
+        outcome = augment_image(image, (8.0, 8.0, 56.0, 60.0), rng, settings, label_map=label_map)
+        sample = outcome.sample
+        if sample is None:
+            continue
+        for value in range(1, len(PALETTE)):
+            # Away from region borders, where bilinear pixels mix two colours.
+            inside = cv2.erode((sample.label_map == value).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            if inside.sum() < 5:
+                continue
+            expected = apply_brightness(PALETTE[value][None, None], sample.params.brightness)[0, 0]
+            assert np.abs(sample.image[inside].astype(int) - expected).max() <= 1, (value, sample.params)
+            checked += 1
+    assert checked >= 30
+
+
+def test_box_and_points_move_with_the_pixels() -> None:
+    image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    image[20:44, 24:40] = 200  # the "face"
+    image[26:28, 28:30] = 255  # a landmark
+    settings = AugmentSettings(crop_size=SIZE, check_detector=False, brightness=(1.0, 1.0), max_tries=50)
+    outcome = augment_image(image, (24, 20, 40, 44), np.random.default_rng(7), settings, points=np.array([[29, 27]]))
+    sample = outcome.sample
+    rows, columns = np.nonzero(sample.image[..., 0] >= 100)
+    x0, y0, x1, y1 = sample.box
+    assert x0 - 1 <= columns.min() and columns.max() + 1 <= x1 + 1 and y0 - 1 <= rows.min() and rows.max() + 1 <= y1 + 1
+    (column, row), = sample.points.astype(int)
+    assert sample.image[row, column, 0] > 220
+
+
+def test_refused_draws_are_redrawn_then_given_up_and_counted() -> None:
+    image = _smooth_image()
+    # A face box filling the whole crop leaves the crop at the slightest shift: every draw is refused.
+    settings = AugmentSettings(crop_size=SIZE, check_detector=False, max_tries=7)
+    outcome = augment_image(image, (0, 0, SIZE, SIZE), np.random.default_rng(0), settings)
+    assert outcome.sample is None and outcome.given_up == REASON_OUTSIDE and outcome.redrawn == {REASON_OUTSIDE: 6}
+
+
+def test_the_detector_check_refuses_samples_without_a_face() -> None:
+    image = _smooth_image()
+    box = (22.0, 22.0, 42.0, 42.0)
+    settings = AugmentSettings(crop_size=SIZE, check_detector=True, max_tries=5)
+    never = augment_image(image, box, np.random.default_rng(0), settings, detector=lambda sample: [])
+    assert never.sample is None and never.given_up == REASON_UNDETECTED
+    always = augment_image(image, box, np.random.default_rng(0), settings, detector=lambda sample: [(20, 20, 44, 44)])
+    assert always.sample is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# A manifest of small region faces, with label maps beside them as the twin writes them
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> pd.DataFrame:
+    rows = []
+    for subject in ("A", "B", "C"):
+        for index in range(2):
+            face, label_map = _region_face(48)
+            # Background noise makes every file distinct (the cache is keyed by file content).
+            photo = np.random.default_rng(len(rows)).integers(80, 100, (90, 110, 3), dtype=np.uint8)
+            photo_map = np.zeros((90, 110), dtype=np.uint8)
+            top, left = 20 + 5 * index, 30 + 4 * index
+            photo[top : top + 48, left : left + 48] = face
+            photo_map[top : top + 48, left : left + 48] = label_map
+            path = tmp_path / "images" / f"{subject}_{index}.png"
+            path.parent.mkdir(exist_ok=True)
+            Image.fromarray(photo).save(path)
+            Image.fromarray(photo_map).save(mask_path(path))
+            rows.append({"path": str(path), "subject": subject, "dataset": "test", "label": ("pain", "nopain")[index],
+                         "face_box": (left + 6.0, top + 4.0, left + 42.0, top + 46.0)})
+    return pd.DataFrame(rows)
+
+
+def test_manifest_augmentation_is_cached_and_reused(manifest: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "cache"
+    first = augment_manifest(manifest, out, FAST, seed=5, workers=1)
+    assert first.report.computed_images == 6 and first.report.cached_images == 0
+    assert first.images.shape == (first.report.kept, SIZE, SIZE, 3) and first.label_maps.shape == (first.report.kept,
+                                                                                                   SIZE, SIZE)
+    files = sorted(out.glob("*.npz"))
+    assert len(files) == 6
+    times = [f.stat().st_mtime_ns for f in files]
+    second = augment_manifest(manifest, out, FAST, seed=5, workers=1)
+    assert second.report.computed_images == 0 and second.report.cached_images == 6
+    assert [f.stat().st_mtime_ns for f in sorted(out.glob("*.npz"))] == times
+    np.testing.assert_array_equal(first.images, second.images)
+    np.testing.assert_array_equal(first.label_maps, second.label_maps)
+    # Other settings are other files, not overwrites.
+    augment_manifest(manifest, out, AugmentSettings(per_image=2, crop_size=SIZE, check_detector=False), 5, workers=1)
+    assert len(list(out.glob("*.npz"))) == 12
+
+
+def test_only_the_requested_subjects_are_augmented(manifest: pd.DataFrame, tmp_path: Path) -> None:
+    out = tmp_path / "cache"
+    result = augment_manifest(manifest, out, FAST, seed=0, subjects=["A", "C"], workers=1)
+    assert set(result.subjects) == {"A", "C"} and len(list(out.glob("*.npz"))) == 4
+    assert not any("B_" in Path(p).name for p in result.source_paths)
+    with pytest.raises(AugmentError, match="not in the manifest"):
+        augment_manifest(manifest, out, FAST, seed=0, subjects=["Z"], workers=1)
+
+
+def test_samples_are_reproducible_by_seed_across_workers(manifest: pd.DataFrame, tmp_path: Path) -> None:
+    one = augment_manifest(manifest, tmp_path / "one", FAST, seed=11, workers=1)
+    two = augment_manifest(manifest, tmp_path / "two", FAST, seed=11, workers=2)
+    np.testing.assert_array_equal(one.images, two.images)
+    np.testing.assert_array_equal(one.params, two.params)
+    # A subset gives the very same samples for its images (folds share them).
+    subset = augment_manifest(manifest, None, FAST, seed=11, subjects=["B"], workers=1)
+    np.testing.assert_array_equal(subset.images, one.images[one.subjects == "B"])
+    other = augment_manifest(manifest, None, FAST, seed=12, workers=1)
+    assert not np.array_equal(other.params, one.params)
+
+
+def test_manifest_report_counts_every_requested_sample(manifest: pd.DataFrame) -> None:
+    tight = AugmentSettings(per_image=5, crop_size=SIZE, margin=0.05, check_detector=False, max_tries=3)
+    result = augment_manifest(manifest, None, tight, seed=0, workers=1)
+    report = result.report
+    assert report.requested == 30 and report.kept + sum(report.given_up.values()) == 30
+    assert report.redrawn.get(REASON_OUTSIDE, 0) > 0 and report.given_up.get(REASON_OUTSIDE, 0) > 0
+    assert len(result.labels) == report.kept and report.crop_boxes == {"manifest": 6}
+    # Every kept sample's face box lies inside the sample.
+    assert (result.boxes >= 0).all() and (result.boxes <= SIZE).all()
+    assert str(report.kept) in report.summary()
+
+
+def test_mouth_mask_stays_on_the_mouth_pixels_through_the_whole_pipeline(manifest: pd.DataFrame) -> None:
+    import cv2
+
+    result = augment_manifest(manifest, None, FAST, seed=2, workers=1)
+    mouth = REGIONS.index("mouth") + 1
+    for image, label_map, params in zip(result.images, result.label_maps, result.params, strict=True):
+        expected = apply_brightness(PALETTE[mouth][None, None], float(params[-1]))[0, 0]
+        # Away from the mouth's border, where bilinear pixels mix it with its neighbours.
+        inside = cv2.erode((label_map == mouth).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        on_mouth = image[inside].astype(int)
+        assert len(on_mouth) >= 4
+        # Two resamplings (photo -> crop -> sample) blur by a fraction of a pixel; a mask off by one
+        # pixel would put ~100-level errors here (the neighbours' colours are far from the mouth's).
+        assert (np.abs(on_mouth - expected).max(axis=1) <= 20).mean() >= 0.95
+
+
+def test_the_detector_check_degrades_gracefully(manifest: pd.DataFrame) -> None:
+    settings = AugmentSettings(per_image=2, crop_size=SIZE, check_detector=True)
+    report = augment_manifest(manifest.iloc[:2], None, settings, seed=0, workers=1).report
+    if detector_name() is None:
+        assert report.detector == "unavailable" and report.missed_in_crop == 0
+    else:
+        # Colour blocks are no face: the check is skipped for these crops instead of refusing everything.
+        assert report.detector == "used" and report.missed_in_crop == 2
+    assert report.kept + sum(report.given_up.values()) == 4
+    assert REASON_UNDETECTED not in report.redrawn
+
+
+def test_bad_inputs_get_clear_errors(manifest: pd.DataFrame) -> None:
+    with pytest.raises(AugmentError, match="square RGB uint8"):
+        augment_image(np.zeros((10, 12, 3), np.uint8), None, np.random.default_rng(0), FAST)
+    with pytest.raises(AugmentError, match="column"):
+        augment_manifest(manifest.drop(columns="label"), None, FAST, 0)
+    with pytest.raises(AugmentError, match="per_image"):
+        AugmentSettings(per_image=-1)
