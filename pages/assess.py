@@ -14,6 +14,7 @@ import streamlit as st
 from pages._shared import ensembles, require_run
 from painxai import dashboard_support as ds
 from painxai import report_doc
+from painxai.assess import assess_photo
 from painxai.explain import display
 from painxai.imaging import ImageLoadError, load_image
 
@@ -75,29 +76,29 @@ if not models:
 method = "counterfactual" if counterfactual else "gradcam"
 request = (photo_id, tuple(round(v, 1) for v in box), tuple(models), method)
 stored = st.session_state.get("assessment")
-if stored is None or stored["request"] != request:
+if stored is None or stored[0] != request:
     loaded = ensembles(run, models)
     with st.spinner("Reading the face with every fold model…"):
-        verdicts = [ds.read_face(loaded[m], image, box, method) for m in models]
-        labels = ds.region_label_map(image, box, DISPLAY_SIZE)
-    stored = {"request": request, "verdicts": verdicts, "labels": labels}
+        stored = (request, assess_photo(image, run, box=box, method=method, ensembles=loaded))
     st.session_state["assessment"] = stored  # this session only
-verdicts, labels = stored["verdicts"], stored["labels"]
+assessment = stored[1]
+verdicts = list(assessment.models.values())
 
 st.subheader("What the models say")
 with st.container(horizontal=True):
     for verdict in verdicts:
         with st.container(border=True, width=170):
-            st.metric(verdict.model, f"{verdict.mean:.0%}", help="Pain probability, mean over the fold models")
-            st.caption(f"± {verdict.std:.0%} · {verdict.folds_pain} of {len(verdict.folds)} folds say pain")
-consensus = ds.consensus_line(verdicts)
+            st.metric(verdict.name, f"{verdict.prob_mean:.0%}", help="Pain probability, mean over the fold models")
+            st.caption(f"± {verdict.prob_std:.0%} · {verdict.n_pain} of {len(verdict.folds)} folds say pain")
+consensus = assessment.consensus
 st.info(consensus, icon=":material/groups:")
 
 st.subheader("Where they look" if not counterfactual else "What speaks against pain")
 from painxai.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
 
 face, _transform = crop_face(image, box, DISPLAY_SIZE)
-maps = {v.model: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
+# Every model's crop covers the same window of the photo, so its map fits the display crop as it is.
+maps = {v.name: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
 vmax = None if per_map_scale else display.shared_scale(list(maps.values()))
 overlays = {m: display.overlay(face, heatmap, vmax) for m, heatmap in maps.items()}
 with st.container(horizontal=True):
@@ -110,12 +111,10 @@ st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold
 
 st.subheader("Facial regions (NFCS)")
 shares = None
-if labels is None:
+if assessment.label_map is None:
     st.info("The facial landmarks could not be placed reliably on this face, so no region shares are given.")
 else:
-    from painxai.explain.attribution import region_shares  # noqa: E402
-
-    shares = pd.DataFrame({m: region_shares(heatmap, labels) for m, heatmap in maps.items()}).T
+    shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
     st.dataframe(shares.map(lambda v: f"{v:.0%}"), width="stretch")
     long = ds.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
     st.plotly_chart(ds.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
@@ -123,7 +122,7 @@ else:
 content = report_doc.ReportContent(
     photo=ds.draw_box(image, box),
     results=[
-        report_doc.ModelResult(v.model, v.mean, v.std, v.folds_pain, len(v.folds), overlays[v.model])
+        report_doc.ModelResult(v.name, v.prob_mean, v.prob_std, v.n_pain, len(v.folds), overlays[v.name])
         for v in verdicts
     ],
     consensus=consensus,

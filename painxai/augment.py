@@ -75,6 +75,9 @@ REASON_UNDETECTED = "face_not_detected"
 # Columns of the per-sample parameter table stored in the cache (see TransformParams).
 PARAM_COLUMNS = ("rotation_deg", "shift_x_px", "shift_y_px", "shear_deg", "zoom_x", "zoom_y", "flip", "brightness")
 
+# Below this many images per worker, starting worker processes costs more than it saves.
+MIN_IMAGES_PER_WORKER = 25
+
 FaceDetector = Callable[[np.ndarray], list[Box]]
 
 
@@ -604,8 +607,12 @@ def augment_manifest(
 
 
 def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[dict[str, np.ndarray]]:
-    """Results of ``jobs`` in order, from ``workers`` processes (spawned: safe when TensorFlow is loaded)."""
-    if workers <= 1 or len(jobs) <= 1:
+    """Results of ``jobs`` in order, from ``workers`` processes (spawned: safe when TensorFlow is loaded).
+
+    A spawned worker takes seconds to start (imports, and the face detector's model when it is used),
+    so fewer than :data:`MIN_IMAGES_PER_WORKER` images per worker run in this process instead.
+    """
+    if workers <= 1 or len(jobs) < MIN_IMAGES_PER_WORKER * workers:
         yield from map(_augment_one, jobs)
         return
     import multiprocessing

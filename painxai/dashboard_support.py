@@ -495,41 +495,6 @@ def history_figure(history: pd.DataFrame, title: str) -> go.Figure:
 # --- Assess and Compare pages: one image through the fold ensembles ------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelVerdict:
-    """One model's reading of one face crop.
-
-    ``prob_pain`` (F,) per fold; ``maps`` (F, S, S) raw maps per fold on the model's crop of side S (the crop
-    window is the same for every model, only the resolution differs); ``mean``/``std`` of the fold
-    probabilities; ``folds_pain`` = folds with P(pain) >= 0.5.
-    """
-
-    model: str
-    folds: list[int]
-    prob_pain: np.ndarray
-    maps: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        return float(self.prob_pain.mean())
-
-    @property
-    def std(self) -> float:
-        return float(self.prob_pain.std())
-
-    @property
-    def folds_pain(self) -> int:
-        return int((self.prob_pain >= PAIN_THRESHOLD).sum())
-
-    @property
-    def mean_map(self) -> np.ndarray:
-        """The fold-mean map (S, S)."""
-        return self.maps.mean(axis=0)
-
-
-PAIN_THRESHOLD = 0.5
-
-
 def fold_subset(ensemble: Any, folds: Sequence[int]) -> Any:
     """The same ensemble restricted to ``folds`` (sharing the trunk and the chosen tails, nothing copied)."""
     from painxai.runs import FoldEnsemble
@@ -541,46 +506,101 @@ def fold_subset(ensemble: Any, folds: Sequence[int]) -> Any:
     return FoldEnsemble(name=ensemble.name, folds=list(folds), trunk=ensemble.trunk, tails=tails, size=ensemble.size)
 
 
-def read_face(ensemble: Any, image: np.ndarray, box: Box | None, method: str = "gradcam",
-              layer: str | None = None) -> ModelVerdict:
-    """Run one fold ensemble on the face in ``box`` of ``image`` (H, W, 3) uint8: the crop at the model's
-    input size (margin as in training), the pain probability and the raw map of every fold.
-    ``method`` is a ``painxai.explain`` method name (``gradcam``, ``counterfactual``, ``gradcampp``, ``scorecam``)."""
+def map_layers(ensemble: Any) -> list[str]:
+    """Layers of a fold ensemble that a CAM can explain at: those after the shared trunk (they differ per
+    fold) whose output is a spatial (N, h, w, C) feature map, in network order."""
+    model = ensemble.tails[0]
+    names = []
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if shape is not None and len(shape) == 4 and layer.__class__.__name__ != "InputLayer":
+            names.append(layer.name)
+    return names
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """The Compare grid for N images and the chosen models.
+
+    ``faces`` (N, D, D, 3) uint8 face crops for display; per model ``maps[m]`` (N, D, D) raw fold-mean maps
+    on those crops (every model's crop covers the same window, so they align), ``prob_pain[m]`` (N,)
+    fold-mean probabilities, and ``shares[m]`` one region -> share dict per image that has a region label
+    map (images without one are left out of the shares).
+    """
+
+    faces: np.ndarray
+    maps: dict[str, np.ndarray]
+    prob_pain: dict[str, np.ndarray]
+    shares: dict[str, list[dict[str, float]]]
+
+
+def explain_grid(
+    images: Sequence[np.ndarray],
+    boxes: Sequence[Box | None],
+    label_maps: Sequence[np.ndarray | None],
+    ensembles: Mapping[str, Any],
+    method: str = "gradcam",
+    layers: Mapping[str, str | None] | None = None,
+    display_size: int = 160,
+) -> GridResult:
+    """Explain several photos with several fold ensembles, one batch per model.
+
+    ``images`` (H, W, 3) uint8 each, with their face ``boxes`` (None: centred square) and region
+    ``label_maps`` (H, W) uint8 or None; ``layers`` per model (None or missing: its last conv layer).
+    """
     from painxai.crop import crop_face
-    from painxai.explain import ensemble_explain
+    from painxai.explain.attribution import region_shares
+    from painxai.explain.display import resize_map
+    from painxai.explain.ensemble import ensemble_explain
 
-    crop, _transform = crop_face(image, box, ensemble.size)
-    explanation = ensemble_explain(ensemble, crop[None], method=method, layer=layer)
-    return ModelVerdict(
-        model=ensemble.name, folds=list(explanation.folds), prob_pain=explanation.prob_pain[:, 0],
-        maps=explanation.maps[:, 0],
-    )
+    if not (len(images) == len(boxes) == len(label_maps)) or not images:
+        raise ValueError("give one box and one label map (or None) per image, and at least one image")
+    layers = layers or {}
+    faces, crop_labels = [], []
+    for image, box, labels in zip(images, boxes, label_maps, strict=True):
+        face, transform = crop_face(image, box, display_size)
+        faces.append(face)
+        crop_labels.append(None if labels is None else transform.crop_label_map(labels))
+    result = GridResult(faces=np.stack(faces), maps={}, prob_pain={}, shares={})
+    for name, ensemble in ensembles.items():
+        crops = np.stack([crop_face(image, box, ensemble.size)[0] for image, box in zip(images, boxes, strict=True)])
+        explanation = ensemble_explain(ensemble, crops, method=method, layer=layers.get(name))
+        maps = np.stack([resize_map(m, (display_size, display_size)) for m in explanation.mean()])
+        result.maps[name] = maps
+        result.prob_pain[name] = explanation.prob_pain.mean(axis=0)
+        result.shares[name] = [
+            region_shares(m, labels) for m, labels in zip(maps, crop_labels, strict=True) if labels is not None
+        ]
+    return result
 
 
-def consensus_line(verdicts: Sequence[ModelVerdict]) -> str:
-    """One sentence summing up the models: how many say pain (fold-mean P(pain) >= 0.5) and how sure."""
-    if not verdicts:
-        raise ValueError("no model verdicts to sum up")
-    saying_pain = [v.model for v in verdicts if v.mean >= PAIN_THRESHOLD]
-    mean = float(np.mean([v.mean for v in verdicts]))
-    count = f"{len(saying_pain)} of {len(verdicts)} models"
-    if len(saying_pain) == len(verdicts):
-        return f"All {len(verdicts)} models say pain (mean P(pain) {mean:.0%})."
-    if not saying_pain:
-        return f"No model says pain (mean P(pain) {mean:.0%})."
-    return f"The models disagree: {count} say pain ({', '.join(saying_pain)}); mean P(pain) {mean:.0%}."
+def grid_agreement(result: GridResult, top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Model x model agreement of a grid's maps, averaged over its images (see :func:`map_agreement`)."""
+    ranks, overlaps = [], []
+    for index in range(len(result.faces)):
+        rank, iou = map_agreement({m: maps[index] for m, maps in result.maps.items()}, top_fraction)
+        ranks.append(rank)
+        overlaps.append(iou)
+    return mean_agreement(ranks), mean_agreement(overlaps)
 
 
-def region_label_map(image: np.ndarray, box: Box | None, size: int) -> np.ndarray | None:
-    """NFCS region label map (size, size) uint8 of the face crop (same window as the models' crops), from
-    the FaceMesh landmarks of the face in ``box``; ``None`` when the landmarks are not trustworthy."""
-    from painxai.crop import crop_face
-    from painxai.faces import Face, face_landmarks, landmark_region_masks
+def face_and_regions(image: np.ndarray, box: Box | None, image_path: str | None = None) -> tuple[Box | None, Any]:
+    """The face box and region label map (H, W) uint8 (or None) of one photo for the Compare grid.
 
-    if box is None:
-        return None
-    landmarks = face_landmarks(image, Face(box=tuple(box), score=1.0, keypoints=None))
-    if not landmarks.ok:
-        return None
-    _crop, transform = crop_face(image, box, size)
-    return transform.crop_label_map(landmark_region_masks(landmarks.points, image.shape))
+    ``box`` from the manifest wins, else the detector's face (None: centred square). Regions come from the
+    ground-truth label map stored beside a twin image (``painxai.regions.mask_path``) when there is one,
+    else from FaceMesh landmarks when they pass their quality checks.
+    """
+    from PIL import Image
+
+    from painxai.assess import locate_face, photo_regions
+    from painxai.regions import mask_path
+
+    used_box, _search, face = locate_face(image, box)
+    if image_path is not None and mask_path(image_path).is_file():
+        with Image.open(mask_path(image_path)) as stored:
+            truth = np.asarray(stored)
+        if truth.shape == image.shape[:2]:
+            return used_box, truth
+    return used_box, photo_regions(image, face)[1]

@@ -127,7 +127,7 @@ def _face_box(image: np.ndarray, box: tuple[float, float, float, float] | None) 
 
     search = detect_faces(image)
     if search.faces:
-        return search.faces[0].box, "detected"
+        return search.primary.box, "detected"
     return None, "centre"
 
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from painxai import atomic, paths
-from painxai.regions import LANDMARKS, REGION_GROUPS, REGIONS
+from painxai.regions import LANDMARKS, PAINT_ORDER, REGION_GROUPS, REGIONS
 
 # ---------------------------------------------------------------------------------------------------
 # Model files
@@ -345,10 +345,15 @@ def detect_faces(image: np.ndarray, min_score: float = 0.5, method: Method = "au
     if method not in ("auto", "mediapipe", "haar"):
         raise ValueError(f"method must be 'auto', 'mediapipe' or 'haar', got {method!r}")
     height, width = image.shape[:2]
-    factor = min(1.0, DETECTION_LONG_SIDE / max(height, width))
-    small = image if factor == 1.0 else cv2.resize(
-        image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
-    scale = np.array([width / small.shape[1], height / small.shape[0]])
+    # An integer box filter first (fast and alias-free), then at most a 2x bilinear step to the target size.
+    step = max(1, max(height, width) // DETECTION_LONG_SIDE)
+    small = _box_shrink(image, step)
+    factor = min(1.0, DETECTION_LONG_SIDE / max(small.shape[:2]))
+    if factor < 1.0:
+        small = cv2.resize(small, (max(1, round(small.shape[1] * factor)), max(1, round(small.shape[0] * factor))),
+                           interpolation=cv2.INTER_LINEAR)
+    # _box_shrink drops the last (width mod step) columns and rows, so scale by what it kept.
+    scale = np.array([width // step * step / small.shape[1], height // step * step / small.shape[0]])
 
     fallback_reason = ""
     detector: Literal["mediapipe", "haar"] = "haar"
@@ -493,26 +498,35 @@ def _aligned_crop(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     import cv2
 
     scale = math.hypot(matrix[0, 0], matrix[0, 1])
-    if scale >= 0.5:
+    step = int(1 / scale)
+    if step < 2:
         return cv2.warpAffine(image, matrix, (LANDMARK_INPUT, LANDMARK_INPUT), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-    # Bounding region of the crop in the photo, reduced to about twice the crop's resolution first.
+    # Bounding region of the crop in the photo, box-filtered by ``step`` so that the warp shrinks at most 2x.
     corners = _apply_affine(cv2.invertAffineTransform(matrix),
                             np.array([[0, 0], [LANDMARK_INPUT, 0], [0, LANDMARK_INPUT], [LANDMARK_INPUT] * 2], float))
     height, width = image.shape[:2]
     left, top = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
     right, bottom = np.minimum(np.ceil(corners.max(axis=0)).astype(int), [width, height])
-    if right - left < 2 or bottom - top < 2:  # the face lies outside the photo: nothing to reduce
+    if right - left < 2 * step or bottom - top < 2 * step:  # the face lies outside the photo: nothing to reduce
         return cv2.warpAffine(image, matrix, (LANDMARK_INPUT, LANDMARK_INPUT), borderMode=cv2.BORDER_REPLICATE)
-    region = image[top:bottom, left:right]
-    reduced = cv2.resize(region, (max(2, round((right - left) * scale * 2)), max(2, round((bottom - top) * scale * 2))),
-                         interpolation=cv2.INTER_AREA)
-    factor_x, factor_y = reduced.shape[1] / (right - left), reduced.shape[0] / (bottom - top)
-    # photo -> reduced region: p_r = F (p - (left, top)); so photo -> crop = M = M_r F, i.e. M_r = M F^-1.
-    region_matrix = np.hstack([matrix[:, :2] @ np.diag([1 / factor_x, 1 / factor_y]),
-                               (matrix[:, :2] @ np.array([left, top]) + matrix[:, 2])[:, None]])
+    reduced = _box_shrink(image[top:bottom, left:right], step)
+    # Reduced pixel i averages photo pixels [left + i*step, left + (i+1)*step), centred on left + i*step + (step-1)/2
+    # (OpenCV puts pixel centres on integers); substituting that photo position into M gives the region's matrix.
+    block_origin = np.array([left, top]) + (step - 1) / 2
+    region_matrix = np.hstack([matrix[:, :2] * step, (matrix[:, :2] @ block_origin + matrix[:, 2])[:, None]])
     return cv2.warpAffine(reduced, region_matrix, (LANDMARK_INPUT, LANDMARK_INPUT), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def _box_shrink(image: np.ndarray, step: int) -> np.ndarray:
+    """Average ``step`` x ``step`` pixel blocks of an (H, W, 3) image, dropping the incomplete last ones."""
+    import cv2
+
+    if step <= 1:
+        return image
+    rows, cols = image.shape[0] // step, image.shape[1] // step
+    return cv2.resize(image[: rows * step, : cols * step], (cols, rows), interpolation=cv2.INTER_AREA)
 
 
 def _geometry_problems(crop_points: np.ndarray) -> list[str]:
@@ -576,7 +590,7 @@ def landmark_region_masks(points: np.ndarray, shape: tuple[int, ...]) -> np.ndar
     """A region label map (H, W) uint8 from 468 FaceMesh points (468, 2) in pixels of a photo of ``shape``.
 
     Each landmark group of ``regions.REGION_GROUPS`` is filled as its convex hull; pixel value ``i + 1``
-    means ``REGIONS[i]``, 0 elsewhere, and later regions win overlaps (as ``regions.masks_to_label_map``).
+    means ``REGIONS[i]``, 0 elsewhere; overlaps go by ``regions.PAINT_ORDER`` (cue regions win).
     """
     import cv2
 
@@ -586,8 +600,8 @@ def landmark_region_masks(points: np.ndarray, shape: tuple[int, ...]) -> np.ndar
     if len(shape) < 2 or shape[0] <= 0 or shape[1] <= 0:
         raise ValueError(f"shape must start with a positive (H, W), got {shape}")
     label_map = np.zeros(shape[:2], dtype=np.uint8)
-    for index, region in enumerate(REGIONS):
+    for region in PAINT_ORDER:
         for group in REGION_GROUPS[region]:
             hull = cv2.convexHull(np.rint(points[list(LANDMARKS[group])]).astype(np.int32))
-            cv2.fillConvexPoly(label_map, hull, index + 1)
+            cv2.fillConvexPoly(label_map, hull, REGIONS.index(region) + 1)
     return label_map

@@ -46,6 +46,12 @@ REGION_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Order in which regions are painted into a label map: where hulls overlap, the later one wins.
+# Cue regions are painted last so that, e.g., the chin hull (which reaches the lower lip) does
+# not swallow the mouth, and the nose wings do not swallow the nasolabial furrows.
+PAINT_ORDER: tuple[str, ...] = ("chin", "nose", "forehead_brow", "nasolabial", "eyes", "mouth")
+
+
 def mask_path(image_path: str | Path) -> Path:
     """Where the ground-truth region label map of ``image_path`` lives (twin images only)."""
     image_path = Path(image_path)
@@ -58,10 +64,10 @@ def label_map_to_masks(label_map: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def masks_to_label_map(masks: dict[str, np.ndarray]) -> np.ndarray:
-    """Merge boolean masks (H, W) per region into a label map; later regions in REGIONS win overlaps."""
+    """Merge boolean masks (H, W) per region into a label map; overlaps go by :data:`PAINT_ORDER`."""
     shape = next(iter(masks.values())).shape
     label_map = np.zeros(shape, dtype=np.uint8)
-    for index, name in enumerate(REGIONS):
+    for name in PAINT_ORDER:
         if name in masks:
-            label_map[masks[name]] = index + 1
+            label_map[masks[name]] = REGIONS.index(name) + 1
     return label_map

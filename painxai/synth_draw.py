@@ -42,7 +42,7 @@ _IRIS: tuple[Color, ...] = ((0.20, 0.22, 0.28), (0.16, 0.11, 0.08), (0.28, 0.30,
 _DARK_LINE: Color = (0.16, 0.09, 0.08)
 _MOUTH_INSIDE: Color = (0.30, 0.07, 0.08)
 _TONGUE: Color = (0.86, 0.44, 0.48)
-_MAX_UNIT = 300.0  # pixels per face unit above which a photo is drawn smaller and enlarged
+_MAX_UNIT = 260.0  # pixels per face unit above which a photo is drawn smaller and enlarged
 _REGION_ID = {name: index + 1 for index, name in enumerate(REGIONS)}
 
 
@@ -226,10 +226,12 @@ def render(look: SubjectLook, shot: Shot, cues: dict[str, float]) -> Rendering:
     _distractors(canvas, full, layout, look, shot)
     labels[visible == 0] = 0
 
+    # The camera's light fall-off, blur and noise are applied before the enlargement, so that big
+    # photos cost no more than small ones; the enlarged noise looks like a compressed sensor's.
+    canvas = _camera(canvas, shot, zoom)
     matrix = cv2.getRotationMatrix2D(center, shot.roll, 1.0 / zoom)
     matrix[:, 2] += (shot.center[0] - center[0], shot.center[1] - center[1])
-    interpolation = cv2.INTER_LINEAR if zoom == 1.0 else cv2.INTER_CUBIC
-    image = cv2.warpAffine(canvas, matrix, (width, height), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+    image = cv2.warpAffine(canvas, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     label_map = cv2.warpAffine(labels, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)
     face = cv2.warpAffine(visible, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)
     x, y, w, h = cv2.boundingRect(face)
@@ -237,7 +239,6 @@ def render(look: SubjectLook, shot: Shot, cues: dict[str, float]) -> Rendering:
         raise RuntimeError("the drawn face left the frame; the framing in draw_shot is wrong")
     points = np.array(list(layout.keypoints().values()))
     keypoints = dict(zip(layout.keypoints(), _transform(matrix, full.px(points)), strict=True))
-    image = _camera(image, shot)
     return Rendering(
         image=image,
         label_map=label_map,
@@ -452,7 +453,7 @@ class _Layout:
     def region_polygons(self) -> list[tuple[str, list[np.ndarray]]]:
         """Region polygons in painting order (later ones win where they overlap)."""
         look = self.look
-        eye_top = look.eye_y - 0.06
+        eye_top = look.eye_y - 0.055
         forehead = np.array([[-0.5, -0.8], [0.5, -0.8], [0.5, eye_top], [-0.5, eye_top]])
         mouth = _superellipse(self.mouth_x, self.mouth_y, *self.mouth_region, max(self.mouth_exponent, 2.5))
         chin_top = self.mouth_y + self.mouth_region[1]
@@ -466,7 +467,7 @@ class _Layout:
             [self.nose_x + 0.02, look.nose_y + 0.045], [self.nose_x - 0.02, look.nose_y + 0.045],
             [self.nose_x - wide, look.nose_y + 0.03], [self.nose_x - wide, look.nose_y - 0.015],
         ])
-        eyes = [_ellipse(x, y, half + 0.05, 0.065) for _, x, y, half in self.eyes]
+        eyes = [_ellipse(x, y, half + 0.05, 0.06) for _, x, y, half in self.eyes]
         return [
             ("forehead_brow", [forehead]), ("chin", [chin]), ("nasolabial", nasolabial), ("nose", [nose]),
             ("mouth", [mouth]), ("eyes", eyes),
@@ -489,16 +490,21 @@ def _ramp(value: float, start: float, end: float) -> float:
 
 
 def _paint(target: np.ndarray, patch: _Patch, color: Color | np.ndarray, alpha: float = 1.0) -> None:
-    """Blend ``color`` into ``target`` (H, W, 3) under ``patch``'s coverage times ``alpha``.
+    """Blend ``color`` into ``target`` (H, W, 3) float32 under ``patch``'s coverage times ``alpha``.
 
     ``color`` is one RGB triple or an array (H, W, 3) the size of ``target``.
     """
     region = target[patch.rows, patch.cols]
-    weight = (patch.values * alpha)[..., None]
+    if not region.size:
+        return
+    weight = patch.values * alpha if alpha != 1.0 else patch.values
     if isinstance(color, np.ndarray) and color.ndim == 3:
-        color = color[patch.rows, patch.cols]
-    region *= 1 - weight
-    region += weight * np.asarray(color, dtype=np.float32)
+        paint = np.ascontiguousarray(color[patch.rows, patch.cols], dtype=np.float32)
+    else:
+        paint = np.empty_like(region)
+        paint[:] = np.asarray(color, dtype=np.float32)
+    # OpenCV's per-pixel blend is several times faster than numpy broadcasting over 3 channels.
+    region[:] = cv2.blendLinear(paint, np.ascontiguousarray(region), weight, 1.0 - weight)
 
 
 def _whole(values: np.ndarray) -> _Patch:
@@ -516,11 +522,11 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) 
 def _backdrop(full: _Raster, look: SubjectLook, shot: Shot) -> np.ndarray:
     """Cot sheet or incubator, and the blanket behind the head, (H, W, 3) float32 RGB on ``full``.
 
-    Drawn at no more than about 640 pixels across and enlarged: it is smooth, and the camera focuses
+    Drawn at no more than about 480 pixels across and enlarged: it is smooth, and the camera focuses
     on the face anyway.
     """
     shape = full.shape
-    scale = min(1.0, 640 / max(shape))
+    scale = min(1.0, 480 / max(shape))
     small_shape = (max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale)))
     center = (full.center[0] * scale, full.center[1] * scale)
     raster = _Raster(center, full.unit * scale, (0, 0), small_shape)
@@ -728,17 +734,19 @@ def _brows(skin: _Skin, layout: _Layout, look: SubjectLook) -> None:
     bulge = layout.cues["brow"]
     eye_y = look.eye_y
     for side, ex, _ey, half in layout.eyes:
-        inner = (ex - side * half * (0.9 + 0.25 * bulge), eye_y - 0.085 + 0.035 * bulge)
-        middle = (ex + side * half * 0.1, eye_y - 0.11 + 0.018 * bulge)
-        outer = (ex + side * half * 1.25, eye_y - 0.085 + 0.008 * bulge)
+        inner = (ex - side * half * (0.9 + 0.25 * bulge), eye_y - 0.088 + 0.025 * bulge)
+        middle = (ex + side * half * 0.1, eye_y - 0.11 + 0.012 * bulge)
+        outer = (ex + side * half * 1.25, eye_y - 0.088 + 0.006 * bulge)
         brow = _bezier(inner, middle, outer, 16)
         skin.paint(skin.roi.mask("stroke", brow, 0.024 + 0.01 * bulge, blur=0.006), look.hair, 0.3 + 0.5 * look.brow)
-        skin.bump(inner[0] + side * 0.01, inner[1] - 0.02, 0.035, 0.022, 0.045 * bulge)
+        skin.bump(inner[0] + side * 0.01, inner[1] - 0.025, 0.04, 0.025, 0.05 * bulge)
     if bulge > 0.05:
-        # Vertical furrows between the knitted brows, slightly fanning upwards.
+        # Vertical furrows between the knitted brows, fanning upwards, and a fold above the bulge.
         for side in (-1, 1):
-            furrow = _bezier((side * 0.018, eye_y - 0.06), (side * 0.02, eye_y - 0.1), (side * 0.03, eye_y - 0.15), 10)
-            skin.crease(furrow, 0.016 + 0.016 * bulge, 0.02 * bulge, 0.15 + 0.55 * bulge)
+            furrow = _bezier((side * 0.016, eye_y - 0.065), (side * 0.02, eye_y - 0.12), (side * 0.035, eye_y - 0.175), 12)
+            skin.crease(furrow, 0.018 + 0.02 * bulge, 0.025 * bulge, 0.25 + 0.6 * bulge)
+            fold = _bezier((side * 0.05, eye_y - 0.2), (side * 0.11, eye_y - 0.215), (side * 0.17, eye_y - 0.19), 12)
+            skin.crease(fold, 0.014 + 0.01 * bulge, 0.015 * bulge, 0.35 * bulge)
 
 
 def _eyes(skin: _Skin, layout: _Layout, shot: Shot) -> None:
@@ -945,23 +953,25 @@ def _distractors(canvas: np.ndarray, full: _Raster, layout: _Layout, look: Subje
         _paint(canvas, full.mask("stroke", gleam, 0.012), (1.0, 1.0, 1.0), 0.5)
 
 
-def _camera(image: np.ndarray, shot: Shot) -> np.ndarray:
-    """Light fall-off, exposure, white balance, blur and sensor noise; float RGB (H, W, 3) -> uint8."""
+def _camera(image: np.ndarray, shot: Shot, zoom: float) -> np.ndarray:
+    """Light fall-off, exposure, white balance, blur and sensor noise; float RGB (H, W, 3) -> uint8.
+
+    ``zoom`` is the drawing scale of ``image`` relative to the photo (blur is given in photo pixels).
+    """
     height, width = image.shape[:2]
     xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
     ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
     lx, ly, _ = shot.light
     falloff = (1 + 0.12 * (xs * lx + ys * ly) - 0.12 * (xs**2 + ys**2)) * shot.exposure
-    image *= falloff[..., None] * np.array(shot.tint, np.float32)
-    if shot.blur > 0.3:
-        image = cv2.GaussianBlur(image, (0, 0), shot.blur)
+    gains = [np.ascontiguousarray(falloff * gain, dtype=np.float32) for gain in shot.tint]
+    image = cv2.multiply(image, cv2.merge(gains))
+    if shot.blur * zoom > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), shot.blur * zoom)
     # Luminance noise only: it dominates in phone and NICU camera photos, and costs a third.
     noise = np.random.default_rng(shot.noise_seed).standard_normal((height, width), dtype=np.float32)
-    image += (noise * (shot.noise / 255.0))[..., None]
-    np.clip(image, 0.0, 1.0, out=image)
-    image *= 255.0
-    image += 0.5
-    return image.astype(np.uint8)
+    noise *= shot.noise / 255.0
+    image = cv2.add(image, cv2.merge([noise, noise, noise]))
+    return cv2.convertScaleAbs(np.clip(image, 0.0, 1.0, out=image), alpha=255.0)
 
 
 def _pick(rng: np.random.Generator, options: tuple[Color, ...]) -> Color:

@@ -230,7 +230,8 @@ def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("painxai", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn", "opencv-contrib-python"):
+    packages = ("painxai", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn", "opencv-contrib-python")
+    for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
@@ -382,28 +383,37 @@ def head_cut_layer(model: Any) -> str:
 
 @dataclass
 class ModelData:
-    """A model and its cached features for one run invocation.
+    """A model, its compiled training views and its cached features for one run invocation.
 
-    ``model``: the full keras model; ``initial``: its initial weights (list of arrays) so every fold
-    starts from them; ``tail``: the layers above the cut (the whole model for ncnn); ``head``: the
-    dense head (None for ncnn); ``cut_features`` (P, ...) the tail's inputs for every pool image;
-    ``head_features`` (P, D) the head's inputs (None for ncnn).
+    ``model``: the full keras model; ``tail``: the layers above the cut (the whole model for ncnn),
+    compiled for phase 2 (end to end for ncnn); ``head``: the dense head compiled for phase 1 (None
+    for ncnn). Both are compiled once and reused by every fold (tracing a train step costs seconds).
+    ``start_state``: (variable, value) pairs of every model and optimizer variable (weights, dropout
+    seed states, optimizer moments, step counters) as they were before any fold trained; restoring
+    them makes each fold independent of the folds before it. ``cut_features`` (P, ...): the tail's
+    inputs for every pool image; ``head_features`` (P, D): the head's inputs (None for ncnn).
     """
 
     name: str
     size: int
     model: Any
-    initial: list[np.ndarray]
     tail: Any
     head: Any
+    start_state: list[tuple[Any, np.ndarray]]
     cut_features: np.ndarray
     head_features: np.ndarray | None
     feature_seconds: float
 
+    def reset(self) -> None:
+        """Put the model and its optimizers back to the state every fold starts from."""
+        for variable, value in self.start_state:
+            variable.assign(value)
+
 
 def _predict_batches(function: Callable[[np.ndarray], Any], inputs: np.ndarray, batch: int, dtype: str) -> np.ndarray:
     """Apply ``function`` to ``inputs`` in batches; returns the stacked outputs as ``dtype``."""
-    parts = [np.asarray(function(inputs[start : start + batch])).astype(dtype) for start in range(0, len(inputs), batch)]
+    starts = range(0, len(inputs), batch)
+    parts = [np.asarray(function(inputs[start : start + batch])).astype(dtype) for start in starts]
     return np.concatenate(parts)
 
 
@@ -414,7 +424,9 @@ def prepare_model(
     features of every pool image. Returns the model data and a description of the weights used."""
     import tensorflow as tf
 
-    from painxai.models import SPECS, preprocess, split_model
+    import keras
+
+    from painxai.models import SPECS, preprocess, split_model, trainable_layer_names
 
     spec = SPECS[name]
     size = input_size(profile, name)
@@ -428,18 +440,37 @@ def prepare_model(
     images = resize_images(pool.images, size)
     if spec.phase2_cut_layer is None:
         cut = preprocess(name, images).astype(profile.feature_dtype)
-        data = ModelData(name, size, model, model.get_weights(), model, None, cut, None, 0.0)
+        _set_trainable(model, set(trainable_layer_names(spec)))
+        _compile(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))
+        data = ModelData(name, size, model, model, None, _start_state(model), cut, None, 0.0)
         return data, described
     trunk, tail = split_model(model, spec.phase2_cut_layer)
     run_trunk = tf.function(lambda x: trunk(x, training=False))
     cut = _predict_batches(lambda b: run_trunk(preprocess(name, b)), images, 64, profile.feature_dtype)
-    middle, head = split_model(tail, head_cut_layer(tail))
+    head_cut = head_cut_layer(model)
+    middle = keras.Model(model.get_layer(spec.phase2_cut_layer).output, model.get_layer(head_cut).output)
     run_middle = tf.function(lambda x: middle(x, training=False))
     head_features = _predict_batches(lambda b: run_middle(b.astype("float32")), cut, 256, profile.feature_dtype)
+    _base, head = split_model(model, head_cut)
+    # Head layers train in both phases; the tail's Table-1 layers only in phase 2, and the head
+    # model does not contain them, so one set of flags serves both compiled views.
+    _set_trainable(tail, set(trainable_layer_names(spec, phase=2)))
+    _compile(head, spec.output, keras.optimizers.Adam(profile.lr_head))
+    _compile(tail, spec.output, keras.optimizers.Adam(profile.lr_finetune))
     data = ModelData(
-        name, size, model, model.get_weights(), tail, head, cut, head_features, time.perf_counter() - started
+        name, size, model, tail, head, _start_state(model, head, tail), cut, head_features,
+        time.perf_counter() - started,
     )
     return data, described
+
+
+def _start_state(model: Any, *compiled: Any) -> list[tuple[Any, np.ndarray]]:
+    """Snapshot of ``model``'s variables and of the (built) optimizers of the ``compiled`` views."""
+    state = [(v, np.array(v.numpy())) for v in model.variables]
+    for view in compiled or (model,):
+        view.optimizer.build(view.trainable_variables)
+        state += [(v, np.array(v.numpy())) for v in view.optimizer.variables]
+    return state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,8 +580,6 @@ def _compile(model: Any, output: str, optimizer: Any) -> None:
 
 def _fit(
     model: Any,
-    output: str,
-    optimizer: Any,
     features: np.ndarray,
     labels: np.ndarray,
     indices: FoldIndices,
@@ -560,8 +589,8 @@ def _fit(
     seed: int,
     callbacks: list[Any],
 ) -> int:
-    """Train ``model`` on the fold's rows of ``features`` with early stopping; returns epochs run."""
-    _compile(model, output, optimizer)
+    """Train the compiled ``model`` on the fold's rows of ``features`` with early stopping; returns
+    the epochs run."""
     train = _dataset(
         features[indices.train], labels[indices.train], class_weights(labels[indices.train]), batch, seed
     )
@@ -571,6 +600,7 @@ def _fit(
         validation_data=validation,
         epochs=max_epochs if max_epochs is not None else 100_000,
         callbacks=[_patience_callback(patience), *callbacks],
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,
     )
     return len(history.history.get("loss", []))

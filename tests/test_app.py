@@ -253,19 +253,27 @@ def add_fold_weights(run: Path, seed: int = 0) -> Path:
     return run
 
 
-MODEL_SIZES = {"vgg16": 32, "resnet50": 32, "senet50": 32, "inception_v3": 75, "ncnn": 64}
+# The smallest input sizes the models take, so that random-weight runs build in seconds.
+SMALL_SIZES = {"vgg16": 32, "resnet50": 32, "senet50": 32, "inception_v3": 75, "ncnn": 64}
+
+
+def make_weights_run(root: Path, models: tuple[str, ...], k: int = 2) -> Path:
+    """A finished run of ``models`` at their smallest sizes with random fold weights (see add_fold_weights)."""
+    run = make_files_run(root, models=models, k=k, unfinished=0)
+    config = json.loads((run / "run.json").read_text())
+    for model in models:
+        config["model_settings"][model]["input_size"] = SMALL_SIZES[model]
+    (run / "run.json").write_text(json.dumps(config))
+    return add_fold_weights(run)
+
+
+ASSESS_MODELS = ("vgg16", "ncnn")  # one pretrained-style model with a shared trunk, one trained end to end
 
 
 @pytest.fixture(scope="module")
 def weights_run(tmp_path_factory):
-    """A run of all five models with 3 folds each (random weights, smallest input sizes)."""
-    root = tmp_path_factory.mktemp("weights_artifacts")
-    run = make_files_run(root / "weights_run", models=tuple(MODEL_SIZES), unfinished=0)
-    config = json.loads((run / "run.json").read_text())
-    for model, size in MODEL_SIZES.items():
-        config["model_settings"][model]["input_size"] = size
-    (run / "run.json").write_text(json.dumps(config))
-    return add_fold_weights(run)
+    """A finished two-fold run of ASSESS_MODELS with random weights."""
+    return make_weights_run(tmp_path_factory.mktemp("weights_artifacts") / "weights_run", ASSESS_MODELS)
 
 @pytest.fixture()
 def files_run(tmp_path, monkeypatch):
@@ -361,12 +369,12 @@ def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(asses
 
     at = upload(assess_app, "baby.jpg", photo_bytes(astronaut()), "image/jpeg")
     assert not at.exception and not at.error
-    assert [m.label for m in at.metric] == list(MODEL_SIZES)
+    assert [m.label for m in at.metric] == list(ASSESS_MODELS)
     assert all(m.value.endswith("%") for m in at.metric)
     captions = [c.value for c in at.caption]
-    assert sum("folds say pain" in c for c in captions) == 5
-    assert any("models" in i.value for i in at.info)  # the consensus line
-    assert len(at.image) == 1 + 5 + 1  # the photo with its box, five maps, the colour bar
+    assert sum("2 folds say pain" in c for c in captions) == len(ASSESS_MODELS)
+    assert any("say pain" in i.value for i in at.info)  # the consensus line
+    assert len(at.image) == 1 + len(ASSESS_MODELS) + 1  # the photo with its box, the maps, the colour bar
     assert "research software" in at.warning[0].value.lower()
     assert {b.label for b in at.download_button} == {"Report (PNG)", "Report (PDF)"}
     at.toggle(key="counterfactual").set_value(True).run(timeout=180)
@@ -379,7 +387,7 @@ def test_assess_a_photo_without_a_face_goes_on_with_a_centred_box(assess_app):
     at = upload(assess_app, "wall.png", photo_bytes(np.dstack([gradient] * 3), "PNG"), "image/png")
     assert not at.exception
     assert any("centred square" in w.value for w in at.warning)
-    assert len(at.metric) == 5
+    assert len(at.metric) == len(ASSESS_MODELS)
     assert at.slider[2].value == 72  # 0.6 of the shorter side
 
 
@@ -399,3 +407,39 @@ def test_assess_refuses_bad_files_with_a_plain_message(assess_app, name, data, m
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("This file cannot be used")
     assert not at.metric
+
+
+def test_compare_grid_regions_and_agreement(weights_run, monkeypatch):
+    monkeypatch.setenv("PAINXAI_RUN", str(weights_run))
+    monkeypatch.setenv("PAINXAI_ARTIFACTS", str(weights_run.parent))
+    at = open_page("pages/compare.py")
+    assert not at.exception
+    at.slider(key="compare_count").set_value(2)
+    at.selectbox(key="compare_fold").set_value(1)
+    at.button(key="compare_go").click().run(timeout=180)
+    assert not at.exception and not at.error
+    assert len(at.image) == 2 * (1 + len(ASSESS_MODELS)) + 1  # per row the face and each model's map; colour bar
+    assert any("Spearman" in m.value for m in at.markdown)
+    assert len(at.dataframe) == 2
+    assert at.dataframe[0].value.shape == (len(ASSESS_MODELS), len(ASSESS_MODELS))
+
+
+def test_explain_grid_region_shares_follow_the_label_maps(weights_run):
+    from painxai.runs import Run
+
+    run = Run(weights_run)
+    ensemble = run.ensemble("ncnn")
+    image = np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    labels = np.zeros((80, 80), np.uint8)
+    labels[:40] = 2  # the top half is "eyes"
+    # With random weights one of the two maps may be all zero (ReLU); the other then has positive mass.
+    grids = [
+        ds.explain_grid([image, image], [None, None], [labels, None], {"ncnn": ds.fold_subset(ensemble, [0])}, m)
+        for m in ("gradcam", "counterfactual")
+    ]
+    grid = max(grids, key=lambda g: g.maps["ncnn"][0].sum())
+    assert grid.faces.shape == (2, 160, 160, 3) and grid.maps["ncnn"].shape == (2, 160, 160)
+    assert len(grid.shares["ncnn"]) == 1
+    assert sum(grid.shares["ncnn"][0].values()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="no finished fold"):
+        ds.fold_subset(ensemble, [7])

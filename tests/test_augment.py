@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
+import painxai.augment as augment_module
 from painxai.augment import (
     REASON_OUTSIDE,
     REASON_UNDETECTED,
@@ -223,7 +224,10 @@ def test_only_the_requested_subjects_are_augmented(manifest: pd.DataFrame, tmp_p
         augment_manifest(manifest, out, FAST, seed=0, subjects=["Z"], workers=1)
 
 
-def test_samples_are_reproducible_by_seed_across_workers(manifest: pd.DataFrame, tmp_path: Path) -> None:
+def test_samples_are_reproducible_by_seed_across_workers(
+    manifest: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(augment_module, "MIN_IMAGES_PER_WORKER", 1)  # spawn workers even for 6 images
     one = augment_manifest(manifest, tmp_path / "one", FAST, seed=11, workers=1)
     two = augment_manifest(manifest, tmp_path / "two", FAST, seed=11, workers=2)
     np.testing.assert_array_equal(one.images, two.images)
@@ -282,3 +286,42 @@ def test_bad_inputs_get_clear_errors(manifest: pd.DataFrame) -> None:
         augment_manifest(manifest.drop(columns="label"), None, FAST, 0)
     with pytest.raises(AugmentError, match="per_image"):
         AugmentSettings(per_image=-1)
+
+
+@pytest.fixture(scope="module")
+def twin_manifest(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    from painxai.manifest import read_manifest
+    from painxai.synth import generate_twin
+
+    summary = generate_twin(tmp_path_factory.mktemp("twin"), seed=0, size_scale=0.02, workers=1)
+    return read_manifest(summary.manifest_path)
+
+
+def test_twin_masks_and_pixels_follow_the_same_transform(twin_manifest: pd.DataFrame) -> None:
+    """Each labelled sample pixel, traced back through the sample's transform, lands on a crop pixel
+    of the same region and of the same colour (times the brightness factor)."""
+    import cv2
+
+    from painxai.augment import PARAM_COLUMNS, TransformParams, sample_matrix
+    from painxai.crop import crop_face, invert_affine
+    from painxai.imaging import load_image
+
+    rows = twin_manifest.groupby("dataset").head(2)  # small UNIFESP-like frames and large iCOPE-like photos
+    result = augment_manifest(rows, None, FAST, seed=4, workers=1)
+    crops = {}
+    for row in rows.itertuples(index=False):
+        photo = load_image(row.path)
+        crop, transform = crop_face(photo, row.face_box, SIZE, FAST.margin)
+        crops[row.path] = (crop, transform.crop_label_map(np.asarray(Image.open(mask_path(row.path)))))
+    centres = np.stack(np.meshgrid(np.arange(SIZE) + 0.5, np.arange(SIZE) + 0.5), axis=-1).reshape(-1, 2)
+    for image, label_map, params, source in zip(
+        result.images, result.label_maps, result.params, result.source_paths, strict=True
+    ):
+        crop, crop_map = crops[source]
+        params = TransformParams(**{name: float(v) for name, v in zip(PARAM_COLUMNS, params, strict=True)})
+        back = apply_affine(invert_affine(sample_matrix(params, SIZE)), centres).reshape(SIZE, SIZE, 2)
+        inside = cv2.erode((label_map > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        columns, rows_ = np.floor(back[inside]).astype(int).T
+        assert (crop_map[rows_, columns] == label_map[inside]).mean() > 0.97
+        expected = apply_brightness(crop[rows_, columns][:, None], params.brightness)[:, 0].astype(int)
+        assert np.median(np.abs(image[inside].astype(int) - expected)) <= 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from painxai.cli import augment, data, faces, report, train
+from painxai.cli import augment, data, explain, faces, models, report, train
 
 app = typer.Typer(
     name="painxai",
@@ -23,6 +23,8 @@ augment.register(app)
 report.register(app)
 faces.register(app)
 train.register(app)
+explain.register(app)
+models.register(app)
 
 
 def main() -> None:

@@ -175,9 +175,9 @@ def split_model(model: keras.Model, cut_layer: str) -> tuple[keras.Model, keras.
         cut = model.get_layer(cut_layer).output
     except ValueError:
         raise ValueError(f"{model.name} has no layer named {cut_layer!r}") from None
-    trunk = keras.Model(model.inputs, cut, name=f"{model.name}_trunk")
+    trunk = keras.Model(model.input, cut, name=f"{model.name}_trunk")
     try:
-        tail = keras.Model(cut, model.outputs, name=f"{model.name}_tail")
+        tail = keras.Model(cut, model.output, name=f"{model.name}_tail")
     except ValueError as error:
         raise ValueError(f"{model.name} cannot be split at {cut_layer!r}: not everything downstream flows through "
                          f"it ({error})") from None

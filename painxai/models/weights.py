@@ -14,6 +14,7 @@ gamma, beta, moving_mean, moving_variance) and their stored names must agree wit
 
 from __future__ import annotations
 
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -123,12 +124,18 @@ def _text(value: bytes | str) -> str:
 
 
 def _keras_cache_file(spec: ModelSpec) -> Path | None:
-    """Where Keras's own ImageNet download keeps ``spec``'s file (InceptionV3 only)."""
+    """Where Keras's own ImageNet download keeps ``spec``'s file (InceptionV3 only).
+
+    Keras's cache is ``$KERAS_HOME`` or ``~/.keras`` (``/tmp/.keras`` when the home folder is read-only),
+    then ``models/``; Keras offers no public accessor, and importing it only to ask would cost seconds.
+    """
     if spec.base_weights != "ImageNet" or spec.weights_file is None:
         return None
-    import keras
-
-    return Path(keras.config.keras_home()) / "models" / spec.weights_file
+    keras_home = os.environ.get("KERAS_HOME")
+    if keras_home is None:
+        base = Path.home() if os.access(Path.home(), os.W_OK) else Path("/tmp")
+        keras_home = str(base / ".keras")
+    return Path(keras_home) / "models" / spec.weights_file
 
 
 def how_to_get(spec: ModelSpec) -> str:

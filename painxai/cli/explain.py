@@ -1,0 +1,126 @@
+"""``painxai explain``: maps of a run's fold ensembles on one photo, as PNGs, a figure and explain.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from painxai.cli.common import console, user_errors
+
+METHOD_HELP = "gradcam | gradcampp | scorecam | counterfactual (negated gradients: what speaks against the class)"
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x0,y0,x1,y1' in photo pixels -> a box, or None."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        box = tuple(float(part) for part in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0; got {text!r}")
+    return box  # type: ignore[return-value]
+
+
+def _parse_folds(text: str) -> str | int:
+    if text == "all":
+        return text
+    if not text.isdigit():
+        raise ValueError(f"--folds must be 'all' or a fold number; got {text!r}")
+    return int(text)
+
+
+def _twin_label_map(image: Path, shape: tuple[int, ...]) -> Any:
+    """The twin's ground-truth region label map beside ``image``, if there is one of the right size."""
+    import numpy as np
+    from PIL import Image
+
+    from painxai.regions import mask_path
+
+    path = mask_path(image)
+    if not path.is_file():
+        return None
+    label_map = np.asarray(Image.open(path))
+    return label_map if label_map.shape == tuple(shape[:2]) else None
+
+
+def explain(
+    run: Path = typer.Option(..., help="Run folder (artifacts/<run>)."),
+    image: Path = typer.Option(..., help="Photo to explain."),
+    out: Path = typer.Option(..., help="Folder for the PNGs and explain.json."),
+    models: str = typer.Option("all", help="'all' or comma-separated model names of the run."),
+    method: str = typer.Option("gradcam", help=METHOD_HELP),
+    folds: str = typer.Option("all", help="'all' (fold ensemble: mean map and std) or one fold number."),
+    target: str = typer.Option("pain", help="Class to explain: pain | nopain."),
+    box: str | None = typer.Option(None, help="Face box x0,y0,x1,y1 in photo pixels (default: detect it)."),
+    faithfulness_steps: int = typer.Option(20, help="Deletion/insertion steps per curve; 0 skips faithfulness."),
+) -> None:
+    """Explain one photo with every fold model of a run: maps, probabilities, NFCS region shares, faithfulness."""
+    from painxai import atomic
+    from painxai.assess import assess_photo, faithfulness_scores, load_ensembles
+    from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
+    from painxai.imaging import ImageLoadError, load_image
+    from painxai.runs import Run, RunError
+
+    with user_errors(RunError, ImageLoadError, ValueError):
+        chosen_box, chosen_folds = _parse_box(box), _parse_folds(folds)
+        if faithfulness_steps < 0:
+            raise ValueError("--faithfulness-steps must be 0 or more")
+        the_run = Run(run)
+        photo = load_image(image)
+        truth = _twin_label_map(image, photo.shape)
+        ensembles = load_ensembles(the_run, models, chosen_folds)
+        assessment = assess_photo(photo, the_run, box=chosen_box, method=method, target=target,
+                                  label_map=truth, ensembles=ensembles)
+    if assessment.face_search is not None and assessment.face_search.status != "one":
+        console.print(f"[yellow]face:[/] {assessment.face_search.message}")
+    vmax = shared_scale([m.photo_map for m in assessment.models.values()])
+    report: dict[str, Any] = {
+        "run": str(run), "image": str(image), "method": method, "target": target, "box": assessment.box,
+        "face": None if assessment.face_search is None else {
+            "status": assessment.face_search.status, "message": assessment.face_search.message},
+        "regions": "ground truth" if truth is not None else ("landmarks" if assessment.label_map is not None else None),
+        "shared_vmax": vmax, "shared_vmax_rule": "99th percentile of the positive values of all photo maps",
+        "consensus": assessment.consensus, "models": {},
+    }
+    titles = {}
+    for name, result in assessment.models.items():
+        atomic.write_bytes(out / f"{name}_{method}.png", png_bytes(overlay(photo, result.photo_map, vmax)))
+        entry = result.summary()
+        if faithfulness_steps:
+            entry["faithfulness"] = faithfulness_scores(ensembles[name], result, faithfulness_steps)
+        report["models"][name] = entry
+        titles[name] = f"{name}\np(pain) {result.prob_mean:.2f} ± {result.prob_std:.2f}"
+    figure = side_by_side_figure(photo, {n: m.photo_map for n, m in assessment.models.items()}, titles, vmax,
+                                 suptitle=f"{method} ({target}) · {assessment.consensus}")
+    atomic.write_bytes(out / f"side_by_side_{method}.png", figure_png(figure))
+    atomic.write_json(out / "explain.json", report)
+    _print_table(report)
+    console.print(assessment.consensus)
+    console.print(f"wrote {len(assessment.models)} overlay(s), side_by_side_{method}.png and explain.json to {out}")
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    from painxai.explain.attribution import cue_share
+
+    table = Table(title=f"{report['method']} on {report['image']}")
+    for column in ("model", "p(pain) mean ± std", "folds saying pain", "cue share", "deletion AUC (random)"):
+        table.add_column(column)
+    for name, entry in report["models"].items():
+        shares = entry["region_shares"]
+        cue = "–" if shares is None else f"{cue_share(shares):.2f}"
+        faith = entry.get("faithfulness")
+        deletion = "–" if faith is None else f"{faith['deletion_auc']:.3f} ({faith['random_deletion_auc']:.3f})"
+        table.add_row(name, f"{entry['prob_pain_mean']:.3f} ± {entry['prob_pain_std']:.3f}",
+                      f"{entry['folds_saying_pain']}/{len(entry['folds'])}", cue, deletion)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``painxai explain`` to the app."""
+    app.command("explain")(explain)

@@ -1,0 +1,112 @@
+"""One photo end to end (painxai.assess) and ``painxai explain`` on a tiny two-fold ncnn run written here."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from painxai.regions import REGIONS, mask_path
+
+PHOTO_SHAPE = (180, 240)
+BOX = (60.0, 30.0, 180.0, 150.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder in the layout of docs/ARCHITECTURE.md: ncnn, folds 0 and 1, weights perturbed per fold."""
+    from painxai.models import build
+
+    root = tmp_path_factory.mktemp("runs") / "tiny"
+    (root / "ncnn").mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps({"models": ["ncnn"], "seed": 0,
+                                                "model_settings": {"ncnn": {"input_size": 120}}}))
+    network = build("ncnn", input_shape=(120, 120, 3), weights=None, seed=0)
+    network.save_weights(root / "ncnn" / "initial.weights.h5")
+    rng = np.random.default_rng(0)
+    initial = network.get_weights()
+    for fold in (0, 1):
+        folder = root / "ncnn" / f"fold_{fold}"
+        folder.mkdir()
+        network.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in initial])
+        network.save_weights(folder / "trained.weights.h5")
+        (folder / "DONE").write_text("")
+    return root
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A textured photo with a twin-style ground-truth label map beside it (eyes band, mouth band)."""
+    folder = tmp_path_factory.mktemp("photo")
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (*PHOTO_SHAPE, 3), dtype=np.uint8)
+    label_map = np.zeros(PHOTO_SHAPE, np.uint8)
+    label_map[60:80, 70:170] = REGIONS.index("eyes") + 1
+    label_map[115:135, 95:145] = REGIONS.index("mouth") + 1
+    path = folder / "baby.png"
+    Image.fromarray(image).save(path)
+    Image.fromarray(label_map).save(mask_path(path))
+    return path
+
+
+def test_assess_photo_with_a_given_box(tiny_run: Path, photo: Path) -> None:
+    from painxai.assess import assess_photo, load_ensembles
+    from painxai.imaging import load_image
+    from painxai.runs import Run
+
+    run = Run(tiny_run)
+    image = load_image(photo)
+    label_map = np.asarray(Image.open(mask_path(photo)))
+    ensembles = load_ensembles(run, "ncnn")
+    result = assess_photo(image, run, box=BOX, label_map=label_map, ensembles=ensembles)
+    model = result.models["ncnn"]
+    assert result.face_search is None and result.box == BOX
+    assert model.folds == [0, 1] and model.crop.shape == (120, 120, 3)
+    np.testing.assert_allclose(model.fold_probs, ensembles["ncnn"].predict(model.crop[None])[:, 0], rtol=1e-4)
+    assert model.mean_map.shape == (120, 120) and model.photo_map.shape == PHOTO_SHAPE
+    x0, y0, x1, y1 = model.transform.window
+    outside = np.ones(PHOTO_SHAPE, bool)
+    outside[int(np.ceil(y0)) : int(y1), int(np.ceil(x0)) : int(x1)] = False
+    assert np.all(model.photo_map[outside] == 0)
+    assert model.photo_map.max() > 0, "an all-zero map would make the share check vacuous"
+    assert sum(model.shares.values()) == pytest.approx(1.0)
+    assert f"{model.n_pain} of 2 fold model(s) say pain" in result.consensus
+
+
+def test_load_ensembles_rejects_unknown_models_and_folds(tiny_run: Path) -> None:
+    from painxai.assess import load_ensembles
+    from painxai.runs import Run, RunError
+
+    run = Run(tiny_run)
+    with pytest.raises(ValueError, match="not in run"):
+        load_ensembles(run, "vgg16")
+    with pytest.raises(RunError, match="no finished fold"):
+        load_ensembles(run, "ncnn", folds=5)
+    assert load_ensembles(run, ["ncnn"], folds=1)["ncnn"].folds == [1]
+
+
+def test_painxai_explain_writes_pngs_and_json(tiny_run: Path, photo: Path, tmp_path: Path) -> None:
+    from painxai.cli import app
+
+    out = tmp_path / "out"
+    args = ["explain", "--run", str(tiny_run), "--image", str(photo), "--out", str(out), "--box", "60,30,180,150",
+            "--faithfulness-steps", "4"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "explain.json").read_text())
+    entry = report["models"]["ncnn"]
+    assert report["regions"] == "ground truth" and len(entry["prob_pain"]) == 2
+    assert entry["prob_pain_mean"] == pytest.approx(np.mean(entry["prob_pain"]))
+    assert set(entry["faithfulness"]) >= {"deletion_auc", "insertion_auc", "random_deletion_auc"}
+    for name in ("ncnn_gradcam.png", "side_by_side_gradcam.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    bad = CliRunner().invoke(app, [*args[:-2], "--method", "magic"])
+    assert bad.exit_code == 2 and "unknown method" in bad.output
