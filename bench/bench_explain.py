@@ -37,7 +37,8 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{platform.machine()}, {usable} usable core(s) of {os.cpu_count()}, {model}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{platform.machine()}, {usable} usable core(s) of {os.cpu_count()}, {model}; load average {load}"
 
 
 def rss_mib() -> float:
@@ -130,7 +131,7 @@ def bench_ensemble(folds: int, repeats: int) -> None:
         seconds = timed(lambda ensemble=ensemble, crop=crop: ensemble_explain(ensemble, crop), repeats)
         total += seconds
         print(f"  {ensemble.name:<14}{seconds:.3f} s for {folds} folds")
-    print(f"warm total: {total:.2f} s (target <= 3 s)")
+    print(f"warm total: {total:.2f} s (target <= 3 s); load average now {os.getloadavg()[0]:.1f}")
     # The baseline without sharing: each fold runs the trunk again (what 50 separate models would cost).
     from painxai.explain.cam import forward
     from painxai.models import preprocess

@@ -38,8 +38,10 @@ with st.container(horizontal=True):
     models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
     method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
     common = sorted(set.intersection(*(set(run.finished_folds(m)) for m in models))) if models else []
-    fold = st.selectbox("Folds", ["ensemble", *common],
-                        format_func=lambda f: "all folds (mean)" if f == "ensemble" else f"fold {f}", key="compare_fold")
+    fold = st.selectbox(
+        "Folds", ["ensemble", *common], format_func=lambda f: "all folds (mean)" if f == "ensemble" else f"fold {f}",
+        key="compare_fold",
+    )
 if not photos or not models:
     st.info("Choose at least one image and one model.")
     st.stop()

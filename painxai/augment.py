@@ -464,8 +464,10 @@ def _augment_one(job: _Job) -> dict[str, np.ndarray]:
     photo = load_image(job.path)
     box, box_source = job.manifest_box, "manifest"
     if box is None and job.find_box:
-        found = _detector_boxes(photo)
-        box, box_source = (found[0], "detected") if found else (None, "centre")
+        from painxai.faces import detect_faces
+
+        primary = detect_faces(photo).primary
+        box, box_source = (tuple(float(v) for v in primary.box), "detected") if primary else (None, "centre")
     elif box is None:
         box_source = "centre"
     crop, transform = crop_face(photo, box, settings.crop_size, settings.margin)

@@ -116,13 +116,14 @@ def plan_twin(seed: int = 0, size_scale: float = 1.0) -> list[ImagePlan]:
         n_images = min(max(round(spec.images * n_subjects / spec.subjects), low * n_subjects), high * n_subjects)
         n_pain = min(max(round(spec.pain * n_images / spec.images), 1), n_images - 1)
         # Uneven but plausible: some newborns were photographed more, some cried more.
-        counts = _allocate(n_images, np.full(n_subjects, low), np.full(n_subjects, high), rng.gamma(2.0, 1.0, n_subjects),
-                           rng)
+        weights = rng.gamma(2.0, 1.0, n_subjects)
+        counts = _allocate(n_images, np.full(n_subjects, low), np.full(n_subjects, high), weights, rng)
         pain_floor = np.minimum(1, counts - 1) if n_pain >= n_subjects else np.zeros(n_subjects, int)
         pain_ceiling = np.maximum(counts - 1, pain_floor) if n_images - n_pain >= n_subjects else counts
         pains = _allocate(n_pain, pain_floor, pain_ceiling, rng.gamma(3.0, 1.0, n_subjects), rng)
         for subject_index in range(n_subjects):
-            labels = ["pain"] * int(pains[subject_index]) + ["nopain"] * int(counts[subject_index] - pains[subject_index])
+            n_subject_pain = int(pains[subject_index])
+            labels = ["pain"] * n_subject_pain + ["nopain"] * (int(counts[subject_index]) - n_subject_pain)
             rng.shuffle(labels)
             subject = f"{spec.prefix}{subject_index + 1:02d}"
             for image_index, label in enumerate(labels):

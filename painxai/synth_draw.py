@@ -145,7 +145,7 @@ def draw_look(rng: np.random.Generator) -> SubjectLook:
         sheet_print=_pick(rng, _STRONG) if rng.random() < 0.5 else None,
         tube_side=int(rng.choice([-1, 1])) if rng.random() < 0.3 else 0,
         tape=_pick(rng, ((0.95, 0.93, 0.88), (0.90, 0.80, 0.70), (0.85, 0.90, 0.95))),
-        pacifier=_pick(rng, _STRONG + ((0.9, 0.9, 0.92),)) if rng.random() < 0.35 else None,
+        pacifier=_pick(rng, (*_STRONG, (0.9, 0.9, 0.92))) if rng.random() < 0.35 else None,
         texture_seed=int(rng.integers(2**31)),
     )
 
@@ -211,8 +211,8 @@ def render(look: SubjectLook, shot: Shot, cues: dict[str, float]) -> Rendering:
     # Big photos are drawn at about 300 pixels per face unit and enlarged by the same warp that
     # applies the roll: the drawing cost stays bounded, and the label map goes through the same warp.
     zoom = min(1.0, _MAX_UNIT / shot.unit)
-    margin = int(round(0.08 * max(width, height) * zoom))
-    canvas_shape = (int(math.ceil(height * zoom)) + 2 * margin, int(math.ceil(width * zoom)) + 2 * margin)
+    margin = round(0.08 * max(width, height) * zoom)
+    canvas_shape = (math.ceil(height * zoom) + 2 * margin, math.ceil(width * zoom) + 2 * margin)
     center = (shot.center[0] * zoom + margin, shot.center[1] * zoom + margin)
     layout = _Layout(look, shot, cues)
     full = _Raster(center, shot.unit * zoom, (0, 0), canvas_shape)
@@ -275,7 +275,7 @@ class _Raster:
 
     def width(self, length: float) -> int:
         """A stroke width in face units -> whole pixels (at least 1)."""
-        return max(1, int(round(length * self.unit)))
+        return max(1, round(length * self.unit))
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Face-unit coordinates (H, W) of every pixel centre of this raster."""
@@ -331,7 +331,8 @@ class _Patch:
         r0, r1 = max(self.rows.start, other.rows.start), min(self.rows.stop, other.rows.stop)
         c0, c1 = max(self.cols.start, other.cols.start), min(self.cols.stop, other.cols.stop)
         if r1 > r0 and c1 > c0:
-            mine = (slice(r0 - self.rows.start, r1 - self.rows.start), slice(c0 - self.cols.start, c1 - self.cols.start))
+            mine = (slice(r0 - self.rows.start, r1 - self.rows.start),
+                    slice(c0 - self.cols.start, c1 - self.cols.start))
             theirs = (slice(r0 - other.rows.start, r1 - other.rows.start),
                       slice(c0 - other.cols.start, c1 - other.cols.start))
             result[mine] = self.values[mine] * other.values[theirs]
@@ -415,12 +416,6 @@ class _Layout:
     def radius(self, theta: np.ndarray) -> np.ndarray:
         """Radius of the face outline at angles ``theta`` (radians, any range), from a fine table."""
         return np.interp(np.mod(theta, 2 * np.pi), self._table_theta, self._table_radius).astype(np.float32)
-
-    def outline(self, scale: float = 1.0, n: int = 120) -> np.ndarray:
-        """Points (n, 2) of the face outline, optionally scaled about the head centre."""
-        theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
-        r = self._exact_radius(theta) * scale
-        return np.stack([r * np.cos(theta), self.head_center_y + r * np.sin(theta)], axis=1)
 
     def hairline_y(self, x: np.ndarray) -> np.ndarray:
         """y of the cap edge or hairline above ``x``: it curves down towards the temples."""
@@ -670,9 +665,12 @@ def _face(
     skin.bump(layout.mouth_x, layout.mouth_y + layout.mouth_open / 2 + 0.03, layout.mouth_half * 0.8, 0.02, 0.012)
     skin.bump(layout.mouth_x * 0.5, 0.42, 0.08, 0.05, 0.02)
     for _, ex, ey, _half in layout.eyes:
-        skin.bump(ex, ey + 0.005, 0.075, 0.04, -0.035)  # the eye socket
+        skin.bump(ex, ey + 0.005, 0.08, 0.045, -0.06)  # the eye socket
         skin.bump(ex, ey - 0.07, 0.07, 0.025, 0.012)  # the brow ridge
 
+    for _, ex, ey, half in layout.eyes:
+        # Darker, puffy skin around the eyes: what makes a face a face to most detectors.
+        skin.paint(roi.mask("fill", _ellipse(ex, ey - 0.005, half * 1.35, 0.045, 32), blur=0.025), _DARK_LINE, 0.3)
     _brows(skin, layout, look)
     _eyes(skin, layout, shot)
     # Nose: nostrils, the wings' outline and a soft furrow down to the upper lip (philtrum).
@@ -738,12 +736,13 @@ def _brows(skin: _Skin, layout: _Layout, look: SubjectLook) -> None:
         middle = (ex + side * half * 0.1, eye_y - 0.11 + 0.012 * bulge)
         outer = (ex + side * half * 1.25, eye_y - 0.088 + 0.006 * bulge)
         brow = _bezier(inner, middle, outer, 16)
-        skin.paint(skin.roi.mask("stroke", brow, 0.024 + 0.01 * bulge, blur=0.006), look.hair, 0.3 + 0.5 * look.brow)
+        skin.paint(skin.roi.mask("stroke", brow, 0.024 + 0.01 * bulge, blur=0.006), look.hair, 0.45 + 0.5 * look.brow)
         skin.bump(inner[0] + side * 0.01, inner[1] - 0.025, 0.04, 0.025, 0.05 * bulge)
     if bulge > 0.05:
         # Vertical furrows between the knitted brows, fanning upwards, and a fold above the bulge.
         for side in (-1, 1):
-            furrow = _bezier((side * 0.016, eye_y - 0.065), (side * 0.02, eye_y - 0.12), (side * 0.035, eye_y - 0.175), 12)
+            furrow = _bezier((side * 0.016, eye_y - 0.065), (side * 0.02, eye_y - 0.12),
+                             (side * 0.035, eye_y - 0.175), 12)
             skin.crease(furrow, 0.018 + 0.02 * bulge, 0.025 * bulge, 0.25 + 0.6 * bulge)
             fold = _bezier((side * 0.05, eye_y - 0.2), (side * 0.11, eye_y - 0.215), (side * 0.17, eye_y - 0.19), 12)
             skin.crease(fold, 0.014 + 0.01 * bulge, 0.015 * bulge, 0.35 * bulge)
@@ -762,8 +761,8 @@ def _eyes(skin: _Skin, layout: _Layout, shot: Shot) -> None:
             lid = np.stack([ex + half * t, ey + sag * (1 - t**2)], axis=1)
             skin.crease(lid, 0.012 + 0.016 * squeeze, 0.01 + 0.02 * squeeze, 0.55 + 0.35 * squeeze)
             skin.paint(roi.mask("stroke", lid, 0.010 + 0.01 * squeeze), _DARK_LINE, 0.6)
-            lashes = [np.array([[ex + half * u, ey + sag * (1 - u**2)],
-                                [ex + half * u * 1.1, ey + sag * (1 - u**2) + 0.018]]) for u in np.linspace(-0.7, 0.8, 6)]
+            roots = [(ex + half * u, ey + sag * (1 - u**2), u) for u in np.linspace(-0.7, 0.8, 6)]
+            lashes = [np.array([[x, y], [x + half * u * 0.1, y + 0.018]]) for x, y, u in roots]
             skin.paint(roi.mask("stroke", lashes, 0.006), _DARK_LINE, 0.5 * (1 - squeeze))
             skin.bump(ex, ey - 0.02, half * 0.8, 0.025, 0.012 + 0.02 * squeeze)  # puffy or squeezed lids
             if squeeze > 0:

@@ -65,8 +65,7 @@ class Profile:
     ``input_size``: "paper" or "demo" (``SPECS[name].paper_input_size``/``demo_input_size``) or
     "min" (``min_input_size``, for tests). ``max_epochs_*``: None = no cap (stop on patience only).
     ``lr_*``: Adam learning rates of phase 1 / phase 2 of the pretrained models.
-    ``finetune_from_start``: skip the frozen-head phase and fine-tune head + Table-1 layers from the
-    first epoch (needed when the base is random, where frozen random features are too weak).
+    A cap of 0 skips that phase.
     ``feature_dtype``: storage of the cached features ("float16" halves memory at paper size).
     """
 
@@ -85,7 +84,6 @@ class Profile:
     ncnn_batch_size: int
     ncnn_patience: int
     ncnn_max_epochs: int | None
-    finetune_from_start: bool
     validation_fraction: float
     feature_dtype: str
 
@@ -108,7 +106,6 @@ PROFILES: dict[str, Profile] = {
         ncnn_batch_size=16,
         ncnn_patience=10,
         ncnn_max_epochs=None,
-        finetune_from_start=False,
         validation_fraction=0.1,
         feature_dtype="float16",
     ),
@@ -129,7 +126,6 @@ PROFILES: dict[str, Profile] = {
         ncnn_batch_size=32,
         ncnn_patience=10,
         ncnn_max_epochs=30,
-        finetune_from_start=False,
         validation_fraction=0.1,
         feature_dtype="float32",
     ),
@@ -149,7 +145,6 @@ PROFILES: dict[str, Profile] = {
         ncnn_batch_size=32,
         ncnn_patience=1,
         ncnn_max_epochs=2,
-        finetune_from_start=False,
         validation_fraction=0.2,
         feature_dtype="float32",
     ),
@@ -422,9 +417,8 @@ def prepare_model(
 ) -> tuple[ModelData, str]:
     """Build ``name``, save or reuse ``<run>/<name>/initial.weights.h5``, and compute the cached
     features of every pool image. Returns the model data and a description of the weights used."""
-    import tensorflow as tf
-
     import keras
+    import tensorflow as tf
 
     from painxai.models import SPECS, preprocess, split_model, trainable_layer_names
 
@@ -625,41 +619,37 @@ def train_fold(
 ) -> tuple[list[dict], np.ndarray, dict[str, int]]:
     """Run the protocol for one fold; returns (history rows, test prob_pain (T,), epochs per phase).
 
-    The model's weights are reset to the run's initial weights first, so folds are independent.
+    The model and its optimizers are reset to the run's starting state first, so a fold gives the
+    same result whether or not other folds trained before it in this process. A phase whose epoch
+    cap is 0 in the profile is skipped.
     """
     import keras
 
-    from painxai.models import SPECS, prob_pain, trainable_layer_names
+    from painxai.models import prob_pain
 
-    spec = SPECS[data.name]
     keras.utils.set_random_seed(seed + fold)
-    data.model.set_weights(data.initial)
+    data.reset()
     labels = pool.labels
     rows: list[dict] = []
     epochs = {"head": 0, "finetune": 0, "end_to_end": 0}
 
-    def callbacks(phase: str) -> list[Any]:
-        return [_reporting_callback(reporter, data.name, fold, phase, rows), *extra_callbacks]
+    def run_phase(phase: str, view: Any, features: np.ndarray, batch: int, patience: int, cap: int | None) -> None:
+        if cap != 0:
+            callbacks = [_reporting_callback(reporter, data.name, fold, phase, rows), *extra_callbacks]
+            epochs[phase] = _fit(view, features, labels, indices, batch, patience, cap, seed + fold, callbacks)
 
     if data.head is None:
-        _set_trainable(data.tail, set(trainable_layer_names(spec)))
-        epochs["end_to_end"] = _fit(
-            data.tail, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr), data.cut_features, labels, indices,
-            profile.ncnn_batch_size, profile.ncnn_patience, profile.ncnn_max_epochs, seed + fold,
-            callbacks("end_to_end"),
+        run_phase(
+            "end_to_end", data.tail, data.cut_features, profile.ncnn_batch_size, profile.ncnn_patience,
+            profile.ncnn_max_epochs,
         )
     else:
-        if not profile.finetune_from_start:
-            _set_trainable(data.head, set(trainable_layer_names(spec, phase=1)))
-            epochs["head"] = _fit(
-                data.head, spec.output, keras.optimizers.Adam(profile.lr_head), data.head_features, labels, indices,
-                profile.batch_size, profile.patience_head, profile.max_epochs_head, seed + fold, callbacks("head"),
-            )
-        _set_trainable(data.tail, set(trainable_layer_names(spec, phase=2)))
-        epochs["finetune"] = _fit(
-            data.tail, spec.output, keras.optimizers.Adam(profile.lr_finetune), data.cut_features, labels, indices,
-            profile.batch_size, profile.patience_finetune, profile.max_epochs_finetune, seed + fold,
-            callbacks("finetune"),
+        run_phase(
+            "head", data.head, data.head_features, profile.batch_size, profile.patience_head, profile.max_epochs_head
+        )
+        run_phase(
+            "finetune", data.tail, data.cut_features, profile.batch_size, profile.patience_finetune,
+            profile.max_epochs_finetune,
         )
     test_inputs = data.cut_features[indices.test].astype(np.float32)
     outputs = np.concatenate([
@@ -857,8 +847,8 @@ def _max_epochs(name: str, profile: Profile) -> int | None:
 
     if SPECS[name].phase2_cut_layer is None:
         return profile.ncnn_max_epochs
-    caps = [profile.max_epochs_finetune] + ([] if profile.finetune_from_start else [profile.max_epochs_head])
-    return None if any(c is None for c in caps) else sum(caps)
+    caps = (profile.max_epochs_head, profile.max_epochs_finetune)
+    return None if None in caps else sum(caps)
 
 
 def _protocol_text(name: str, profile: Profile) -> str:
@@ -869,16 +859,19 @@ def _protocol_text(name: str, profile: Profile) -> str:
     if spec.phase2_cut_layer is None:
         return (
             f"end to end, RMSprop lr {profile.ncnn_lr:g}, batch {profile.ncnn_batch_size}, patience "
-            f"{profile.ncnn_patience}, cap {profile.ncnn_max_epochs}"
+            f"{profile.ncnn_patience}, epoch cap {profile.ncnn_max_epochs}"
         )
+    head = (
+        "no head-only phase"
+        if profile.max_epochs_head == 0
+        else f"phase 1 head only (base frozen), Adam lr {profile.lr_head:g}, patience {profile.patience_head}, "
+        f"epoch cap {profile.max_epochs_head}"
+    )
     finetune = (
-        f"fine-tune {len(spec.finetune_layers)} layers ({spec.finetune_layers[0]}..{spec.finetune_layers[-1]}) + head, "
-        f"Adam lr {profile.lr_finetune:g}, patience {profile.patience_finetune}, cap {profile.max_epochs_finetune}, "
-        "BatchNorm in inference mode"
+        "no fine-tuning phase"
+        if profile.max_epochs_finetune == 0
+        else f"phase 2 head + {len(spec.finetune_layers)} Table-1 layers ({spec.finetune_layers[0]}.."
+        f"{spec.finetune_layers[-1]}), BatchNorm in inference mode, Adam lr {profile.lr_finetune:g}, patience "
+        f"{profile.patience_finetune}, epoch cap {profile.max_epochs_finetune}"
     )
-    if profile.finetune_from_start:
-        return "no frozen-head phase; " + finetune
-    return (
-        f"phase 1 head only, Adam lr {profile.lr_head:g}, patience {profile.patience_head}, cap "
-        f"{profile.max_epochs_head}; phase 2 {finetune}; batch {profile.batch_size}"
-    )
+    return f"{head}; {finetune}; batch {profile.batch_size}"

@@ -11,6 +11,7 @@ from PIL import Image, ImageEnhance
 
 import painxai.augment as augment_module
 from painxai.augment import (
+    PARAM_COLUMNS,
     REASON_OUTSIDE,
     REASON_UNDETECTED,
     AugmentError,
@@ -257,7 +258,7 @@ def test_mouth_mask_stays_on_the_mouth_pixels_through_the_whole_pipeline(manifes
     result = augment_manifest(manifest, None, FAST, seed=2, workers=1)
     mouth = REGIONS.index("mouth") + 1
     for image, label_map, params in zip(result.images, result.label_maps, result.params, strict=True):
-        expected = apply_brightness(PALETTE[mouth][None, None], float(params[-1]))[0, 0]
+        expected = apply_brightness(PALETTE[mouth][None, None], float(params[PARAM_COLUMNS.index("brightness")]))[0, 0]
         # Away from the mouth's border, where bilinear pixels mix it with its neighbours.
         inside = cv2.erode((label_map == mouth).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         on_mouth = image[inside].astype(int)
@@ -302,14 +303,13 @@ def test_twin_masks_and_pixels_follow_the_same_transform(twin_manifest: pd.DataF
     of the same region and of the same colour (times the brightness factor)."""
     import cv2
 
-    from painxai.augment import PARAM_COLUMNS, TransformParams, sample_matrix
     from painxai.crop import crop_face, invert_affine
     from painxai.imaging import load_image
 
-    rows = twin_manifest.groupby("dataset").head(2)  # small UNIFESP-like frames and large iCOPE-like photos
-    result = augment_manifest(rows, None, FAST, seed=4, workers=1)
+    chosen = twin_manifest.groupby("dataset").head(2)  # small UNIFESP-like frames and large iCOPE-like photos
+    result = augment_manifest(chosen, None, FAST, seed=4, workers=1)
     crops = {}
-    for row in rows.itertuples(index=False):
+    for row in chosen.itertuples(index=False):
         photo = load_image(row.path)
         crop, transform = crop_face(photo, row.face_box, SIZE, FAST.margin)
         crops[row.path] = (crop, transform.crop_label_map(np.asarray(Image.open(mask_path(row.path)))))
@@ -321,7 +321,7 @@ def test_twin_masks_and_pixels_follow_the_same_transform(twin_manifest: pd.DataF
         params = TransformParams(**{name: float(v) for name, v in zip(PARAM_COLUMNS, params, strict=True)})
         back = apply_affine(invert_affine(sample_matrix(params, SIZE)), centres).reshape(SIZE, SIZE, 2)
         inside = cv2.erode((label_map > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        columns, rows_ = np.floor(back[inside]).astype(int).T
-        assert (crop_map[rows_, columns] == label_map[inside]).mean() > 0.97
-        expected = apply_brightness(crop[rows_, columns][:, None], params.brightness)[:, 0].astype(int)
+        columns, rows = np.floor(back[inside]).astype(int).T
+        assert (crop_map[rows, columns] == label_map[inside]).mean() > 0.97
+        expected = apply_brightness(crop[rows, columns][:, None], params.brightness)[:, 0].astype(int)
         assert np.median(np.abs(image[inside].astype(int) - expected)) <= 6

@@ -188,3 +188,23 @@ def test_missing_pretrained_weights_say_how_to_get_them(tmp_path, monkeypatch):
     assert "painxai weights import FILE --model resnet50" in message
     assert SPECS["resnet50"].weights_url in message and "weights=None" in message
     assert build("ncnn").count_params() == 72_593  # trained from scratch: nothing to fetch
+
+
+def test_cli_summary_json_lists_the_facts():
+    import json
+
+    from typer.testing import CliRunner
+
+    from painxai.cli import app
+
+    result = CliRunner().invoke(app, ["models", "summary", "--json", "--model", "ncnn", "--model", "resnet50",
+                                      "--size", "demo"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["ncnn"]["total_params"] == rows["ncnn"]["trainable_params"] == 72_593
+    assert rows["resnet50"]["input_shape"] == [112, 112, 3]
+    assert rows["resnet50"]["last_conv_layer"] == "conv5_3_relu" and rows["resnet50"]["last_conv_shape"][:2] == [4, 4]
+    assert rows["resnet50"]["finetune_layers"] == list(SPECS["resnet50"].finetune_layers)
+    assert rows["resnet50"]["head_params"] == 2048 * 1000 + 1000 + 1000 * 2 + 2
+    unknown = CliRunner().invoke(app, ["models", "summary", "--model", "alexnet"])
+    assert unknown.exit_code == 2 and "unknown model" in unknown.output

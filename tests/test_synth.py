@@ -35,7 +35,7 @@ def test_full_scale_plan_has_the_papers_composition() -> None:
     counts = Counter((plan.dataset, plan.label) for plan in plans)
     assert counts == {("twin-UNIFESP", "pain"): 164, ("twin-UNIFESP", "nopain"): 196,
                       ("twin-iCOPE", "pain"): 60, ("twin-iCOPE", "nopain"): 63}
-    subjects = {dataset: {p.subject for p in plans if p.dataset == dataset} for dataset in ("twin-UNIFESP", "twin-iCOPE")}
+    subjects = {name: {p.subject for p in plans if p.dataset == name} for name in ("twin-UNIFESP", "twin-iCOPE")}
     assert len(subjects["twin-UNIFESP"]) == 30 and len(subjects["twin-iCOPE"]) == 26
     assert not subjects["twin-UNIFESP"] & subjects["twin-iCOPE"]
     per_subject = Counter(plan.subject for plan in plans)
@@ -101,7 +101,7 @@ def test_keypoints_fall_inside_their_regions(twin: Path) -> None:
         masks = label_map_to_masks(label_map)
         for point, region in region_of.items():
             x, y = getattr(row, f"{point}_x"), getattr(row, f"{point}_y")
-            assert masks[region][int(round(y)), int(round(x))], f"{row.path}: {point} outside {region}"
+            assert masks[region][round(y), round(x)], f"{row.path}: {point} outside {region}"
         # The newborn's right eye is on the left of the picture (the roll is at most 15 degrees).
         assert row.right_eye_x < row.left_eye_x
 
@@ -127,7 +127,7 @@ def test_eye_masks_cover_the_eyes() -> None:
         masks = label_map_to_masks(label_map)
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float)
         for eye in ("right_eye", "left_eye"):
-            x, y = (int(round(v)) for v in info["keypoints"][eye])
+            x, y = (round(v) for v in info["keypoints"][eye])
             assert masks["eyes"][y, x]
         # The lid line or the iris makes the eye region darker than the forehead above it.
         assert gray[masks["eyes"]].min() < np.median(gray[masks["forehead_brow"]]) - 40

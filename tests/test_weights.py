@@ -168,3 +168,56 @@ def test_import_validates_then_installs_under_the_canonical_name(tmp_path, monke
     np.testing.assert_array_equal(*kernels)
     with pytest.raises(ValueError, match="trained from scratch"):
         import_weights(path, "ncnn")
+
+
+def test_cli_weights_status_import_and_offline_fetch(tmp_path, monkeypatch, vgg_file):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from typer.testing import CliRunner
+
+    from painxai.cli import app
+
+    monkeypatch.setenv("PAINXAI_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    status = json.loads(runner.invoke(app, ["weights", "status", "--json"]).stdout)
+    assert [row["name"] for row in status] == list(SPECS)
+    assert {row["name"]: row["ready"] for row in status}["vgg16"] is False
+
+    bad = tmp_path / "partial.h5"
+    write_legacy(bad, vgg_file[1], skip=(*head_names("vgg16"), "conv2_2"))
+    refused = runner.invoke(app, ["weights", "import", str(bad), "--model", "vgg16"])
+    assert refused.exit_code == 2 and "conv2_2" in refused.output
+    accepted = runner.invoke(app, ["weights", "import", str(vgg_file[0]), "--model", "vgg16"])
+    assert accepted.exit_code == 0, accepted.output
+    assert json.loads(runner.invoke(app, ["weights", "status", "--json"]).stdout)[0]["ready"] is True
+
+    def offline(url, filename):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", offline)
+    fetched = runner.invoke(app, ["weights", "fetch", "--model", "resnet50"])
+    assert fetched.exit_code == 2
+    assert "painxai weights import FILE --model resnet50" in " ".join(fetched.output.split())
+    assert not list((tmp_path / "home" / "weights").glob("*resnet50*"))  # nothing half-downloaded is left
+
+
+def test_inception_imports_keras_legacy_files_by_topology(tmp_path, monkeypatch):
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    monkeypatch.setenv("PAINXAI_HOME", str(tmp_path / "home"))
+    source = build("inception_v3", (75, 75, 3), weights=None, seed=1)
+    scramble(source, seed=2)
+    base_layers = [layer for layer in source.layers if layer.weights and layer.name not in head_names("inception_v3")]
+    path = tmp_path / "imagenet_notop.h5"
+    with h5py.File(path, "w") as handle:  # the layout of Keras's own notop file: the base alone
+        from keras import Model
+
+        save_weights_to_hdf5_group(handle, Model(source.input, source.get_layer("mixed10").output))
+    installed = import_weights(path, "inception_v3")
+    assert installed.name == SPECS["inception_v3"].weights_file
+    loaded = build("inception_v3", (99, 99, 3))
+    for layer in base_layers[-5:]:
+        for expected, got in zip(layer.weights, loaded.get_layer(layer.name).weights, strict=True):
+            np.testing.assert_array_equal(got.numpy(), expected.numpy())

@@ -105,9 +105,10 @@ class _CamGraph:
 
         @tf.function(input_signature=[signature, tf.TensorSpec((self.units,), tf.float32)])
         def gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            # The tape records the graph through its (watched) weights, which is what links ``out`` to
+            # ``acts``; only d score / d acts is asked for, so no weight gradient is computed.
             with tf.GradientTape() as tape:
                 acts, out = graph(batch, training=False)
-                tape.watch(acts)
                 score = tf.linalg.matvec(out, weights)
             # Images are independent in inference mode, so the gradient of the batch sum is per image.
             return acts, tape.gradient(score, acts), out
@@ -160,7 +161,9 @@ def forward(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     function = _FORWARDS.get(model)
     if function is None:
         signature = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
-        function = tf.function(lambda inputs: model(inputs, training=False), input_signature=[signature])
+        # A weak reference, or the cached function would keep its own key (the model) alive forever.
+        model_ref = weakref.ref(model)
+        function = tf.function(lambda inputs: model_ref()(inputs, training=False), input_signature=[signature])
         _FORWARDS[model] = function
     return function(np.asarray(batch, dtype=np.float32)).numpy()
 

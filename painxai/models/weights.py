@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,21 +226,26 @@ def fetch_weights(model_name: str) -> Path:
     spec = get_spec(model_name)
     if spec.weights_url is None or spec.weights_file is None:
         raise ValueError(f"{model_name} is trained from scratch: it has no pretrained weights to fetch")
-    try:
-        if spec.base_weights == "ImageNet":
-            import keras
+    if spec.base_weights == "ImageNet":
+        import keras
 
+        try:
             return Path(keras.utils.get_file(spec.weights_file, spec.weights_url, cache_subdir="models",
                                              file_hash=INCEPTION_NOTOP_MD5))
-        download = weights_dir() / f".{spec.weights_file}.download"
+        except Exception as error:  # Keras reports every failed download as a bare Exception
+            raise ConnectionError(_offline_message(spec, error)) from None
+    download = weights_dir() / f".{spec.weights_file}.download"
+    try:
         with atomic_path(download) as tmp:
             urllib.request.urlretrieve(spec.weights_url, tmp)
-        try:
-            return import_weights(download, model_name)
-        finally:
-            download.unlink(missing_ok=True)
-    except (urllib.error.URLError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ConnectionError(f"could not download {spec.weights_url} ({error}). On a machine with internet access, "
-                              f"download it and run: painxai weights import FILE --model {model_name}") from None
+    except OSError as error:  # URLError, HTTPError, timeouts, resets: all OSError
+        raise ConnectionError(_offline_message(spec, error)) from None
+    try:
+        return import_weights(download, model_name)
+    finally:
+        download.unlink(missing_ok=True)
+
+
+def _offline_message(spec: ModelSpec, error: BaseException) -> str:
+    return (f"could not download {spec.weights_url} ({error}). On a machine with internet access, download it "
+            f"and run: painxai weights import FILE --model {spec.name}")

@@ -1,0 +1,151 @@
+"""End to end in a real browser (Debian's chromium through Playwright): the Assess flow and the Metrics page.
+
+A Streamlit server runs the dashboard on a run of all five models (random fold weights, smallest sizes);
+the tests save one screenshot per page under docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_app import SMALL_SIZES, make_weights_run
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+TABLET = {"width": 800, "height": 1100}
+DESKTOP = {"width": 1280, "height": 900}
+
+if not CHROMIUM.is_file():
+    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's chromium, never a browser downloaded by Playwright (SPEC §3)."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+        ],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The dashboard served on 127.0.0.1 and a free port; yields its base URL, stops it by PID."""
+    run = make_weights_run(tmp_path_factory.mktemp("e2e_artifacts") / "e2e_run", tuple(SMALL_SIZES))
+    port = _free_port()
+    env = {**os.environ, "PAINXAI_ARTIFACTS": str(run.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--server.port", str(port), "--", "--run", str(run),
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
+                    if answer.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard did not start: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _photo(tmp_path: Path) -> Path:
+    from PIL import Image
+    from skimage.data import astronaut
+
+    path = tmp_path / "photo.jpg"
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut()).resize((256, 256)).save(buffer, format="JPEG", quality=90)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_assess_flow_on_a_tablet(dashboard, page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(TABLET)
+    page.goto(dashboard)
+    expect(page.get_by_text("Upload a photo of a newborn's face")).to_be_visible(timeout=30_000)
+    page.locator("input[type='file']").set_input_files(str(_photo(tmp_path)))
+    metrics = page.get_by_test_id("stMetric")
+    expect(metrics).to_have_count(5, timeout=180_000)
+    for name in SMALL_SIZES:
+        expect(metrics.filter(has_text=name)).to_be_visible()
+    images = page.get_by_test_id("stImage")
+    expect(images).to_have_count(1 + 5 + 1, timeout=60_000)  # photo with its box, five maps, colour bar
+    expect(page.get_by_text("research software", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Report (PDF)")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"] + 1  # nothing overflows
+    page.wait_for_timeout(500)
+    _screenshot(page, "assess")
+
+
+def test_metrics_page_shows_table2(dashboard, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{dashboard}/metrics")
+    expect(page.get_by_text("Table 2: mean ± std over folds")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    page.get_by_text("Show the paper's numbers beside ours").click()
+    expect(page.get_by_text("Paper: Coutrin & Thomaz (2022)", exact=False)).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    _screenshot(page, "metrics")
+
+
+@pytest.mark.parametrize(("path", "heading"), [("compare", "Compare explanations"), ("data", "Data"),
+                                               ("models", "Models")])
+def test_other_pages_render(dashboard, page, path, heading):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{dashboard}/{path}")
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=60_000)
+    if path == "compare":
+        page.get_by_role("button", name="Explain").click()
+        expect(page.get_by_text("Agreement between the models' maps")).to_be_visible(timeout=180_000)
+    page.wait_for_timeout(1000)
+    assert not page.get_by_test_id("stException").count()
+    _screenshot(page, path)
+
+
