@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--per-image", type=int, default=20)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--check-detector", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--subset", type=int, default=40, help="images for the 1-vs-2-worker and Keras baselines")
+    parser.add_argument("--subset", type=int, default=100, help="images for the 1-vs-2-worker and Keras baselines")
     args = parser.parse_args()
     settings = AugmentSettings(per_image=args.per_image, crop_size=args.size, check_detector=args.check_detector)
     print(f"machine: {machine()}")

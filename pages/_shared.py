@@ -71,7 +71,6 @@ def run_progress(path: str) -> str:
     run = load_run(path, ds.run_signature(path))
     models = run.models()
     finished = sum(len(run.finished_folds(m)) for m in models)
-    k = int(run.folds().get("k", 0)) if models else 0
-    planned = len(run.config.get("models", models)) * k
+    planned = len(run.config.get("models", models)) * int(run.config.get("k", 0))
     still = " (still training)" if planned and finished < planned else ""
     return f"{len(models)} models, {finished} of {planned or '?'} folds finished{still}"

@@ -115,7 +115,8 @@ if assessment.label_map is None:
     st.info("The facial landmarks could not be placed reliably on this face, so no region shares are given.")
 else:
     shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
-    st.dataframe(shares.map(lambda v: f"{v:.0%}"), width="stretch")
+    st.dataframe(shares.map(lambda v: "-" if pd.isna(v) else f"{v:.0%}"), width="stretch")
+    st.caption("- : the map has no positive mass, so it points nowhere.")
     long = ds.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
     st.plotly_chart(ds.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
 

@@ -65,7 +65,10 @@ class Profile:
     ``input_size``: "paper" or "demo" (``SPECS[name].paper_input_size``/``demo_input_size``) or
     "min" (``min_input_size``, for tests). ``max_epochs_*``: None = no cap (stop on patience only).
     ``lr_*``: Adam learning rates of phase 1 / phase 2 of the pretrained models.
-    A cap of 0 skips that phase.
+    A cap of 0 skips that phase. ``standardize_head_inputs``: train the head on base features
+    standardized with the fold's training statistics, then fold that affine map into the first dense
+    layer (same architecture and outputs; see :func:`fold_standardization`). Without it, a head on
+    raw random-base features barely learns (their shared positive offset dwarfs the differences).
     ``feature_dtype``: storage of the cached features ("float16" halves memory at paper size).
     """
 
@@ -86,6 +89,7 @@ class Profile:
     ncnn_max_epochs: int | None
     validation_fraction: float
     feature_dtype: str
+    standardize_head_inputs: bool
 
 
 PROFILES: dict[str, Profile] = {
@@ -108,6 +112,7 @@ PROFILES: dict[str, Profile] = {
         ncnn_max_epochs=None,
         validation_fraction=0.1,
         feature_dtype="float16",
+        standardize_head_inputs=False,
     ),
     "demo": Profile(
         name="demo",
@@ -128,6 +133,7 @@ PROFILES: dict[str, Profile] = {
         ncnn_max_epochs=30,
         validation_fraction=0.1,
         feature_dtype="float32",
+        standardize_head_inputs=True,
     ),
     "smoke": Profile(
         name="smoke",
@@ -147,6 +153,7 @@ PROFILES: dict[str, Profile] = {
         ncnn_max_epochs=2,
         validation_fraction=0.2,
         feature_dtype="float32",
+        standardize_head_inputs=True,
     ),
 }
 
@@ -644,9 +651,13 @@ def train_fold(
             profile.ncnn_max_epochs,
         )
     else:
-        run_phase(
-            "head", data.head, data.head_features, profile.batch_size, profile.patience_head, profile.max_epochs_head
-        )
+        features = data.head_features
+        if profile.standardize_head_inputs and profile.max_epochs_head != 0:
+            mean, scale = feature_standardization(features[indices.train])
+            features = (features.astype(np.float32) - mean) / scale
+        run_phase("head", data.head, features, profile.batch_size, profile.patience_head, profile.max_epochs_head)
+        if features is not data.head_features:
+            fold_standardization(data.head.get_layer(_first_dense(data.head)), mean, scale)
         run_phase(
             "finetune", data.tail, data.cut_features, profile.batch_size, profile.patience_finetune,
             profile.max_epochs_finetune,
@@ -657,6 +668,32 @@ def train_fold(
         for start in range(0, len(test_inputs), 256)
     ])
     return rows, prob_pain(data.name, outputs), epochs
+
+
+def _first_dense(model: Any) -> str:
+    import keras
+
+    return next(layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense))
+
+
+def feature_standardization(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale (D,) float32 of training features (N, D); constant features get
+    scale 1 (they carry no information, and dividing by ~0 would blow up)."""
+    mean = features.mean(axis=0, dtype=np.float64)
+    std = features.std(axis=0, dtype=np.float64)
+    scale = np.where(std > 1e-6 * max(float(std.max()), 1e-12), std, 1.0)
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def fold_standardization(dense: Any, mean: np.ndarray, scale: np.ndarray) -> None:
+    """Rewrite a Dense layer trained on standardized inputs ``(x - mean) / scale`` so that it gives
+    the same outputs on raw ``x``: kernel / scale (per input row), bias - (mean / scale) @ kernel.
+    The model keeps its Table-1 architecture; only its training was preconditioned."""
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in dense.get_weights())
+    dense.set_weights([
+        (kernel / scale[:, None]).astype(np.float32),
+        (bias - (mean / scale) @ kernel).astype(np.float32),
+    ])
 
 
 def _metrics(labels: np.ndarray, probabilities: np.ndarray, epochs: dict[str, int], **extra: Any) -> dict[str, Any]:

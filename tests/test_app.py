@@ -257,12 +257,14 @@ def add_fold_weights(run: Path, seed: int = 0) -> Path:
 SMALL_SIZES = {"vgg16": 32, "resnet50": 32, "senet50": 32, "inception_v3": 75, "ncnn": 64}
 
 
-def make_weights_run(root: Path, models: tuple[str, ...], k: int = 2) -> Path:
-    """A finished run of ``models`` at their smallest sizes with random fold weights (see add_fold_weights)."""
+def make_weights_run(root: Path, models: tuple[str, ...], k: int = 2, sizes: dict[str, int] | None = None) -> Path:
+    """A finished run of ``models`` with random fold weights (see add_fold_weights), at ``sizes`` (default
+    the smallest each model takes)."""
+    sizes = sizes or SMALL_SIZES
     run = make_files_run(root, models=models, k=k, unfinished=0)
     config = json.loads((run / "run.json").read_text())
     for model in models:
-        config["model_settings"][model]["input_size"] = SMALL_SIZES[model]
+        config["model_settings"][model]["input_size"] = sizes[model]
     (run / "run.json").write_text(json.dumps(config))
     return add_fold_weights(run)
 

@@ -51,8 +51,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    """The dashboard served on 127.0.0.1 and a free port; yields its base URL, stops it by PID."""
-    run = make_weights_run(tmp_path_factory.mktemp("e2e_artifacts") / "e2e_run", tuple(SMALL_SIZES))
+    """The dashboard served on 127.0.0.1 and a free port; yields its base URL, stops it by PID.
+
+    ``PAINXAI_E2E_RUN`` names a real run to serve instead (e.g. artifacts/demo, for README screenshots)."""
+    chosen = os.environ.get("PAINXAI_E2E_RUN")
+    if chosen:
+        run = Path(chosen).resolve()
+    else:
+        run = make_weights_run(tmp_path_factory.mktemp("e2e_artifacts") / "e2e_run", tuple(SMALL_SIZES))
     port = _free_port()
     env = {**os.environ, "PAINXAI_ARTIFACTS": str(run.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [
@@ -84,8 +90,12 @@ def dashboard(tmp_path_factory):
 
 
 def _screenshot(page, name: str) -> None:
+    """Save the whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(height) + 40, 4000)})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def _photo(tmp_path: Path) -> Path:
@@ -113,7 +123,7 @@ def test_assess_flow_on_a_tablet(dashboard, page, tmp_path):
     images = page.get_by_test_id("stImage")
     expect(images).to_have_count(1 + 5 + 1, timeout=60_000)  # photo with its box, five maps, colour bar
     expect(page.get_by_text("research software", exact=False).first).to_be_visible()
-    expect(page.get_by_text("Report (PDF)")).to_be_visible()
+    expect(page.get_by_text("Report (PDF)")).to_be_visible(timeout=60_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"] + 1  # nothing overflows
     page.wait_for_timeout(500)
     _screenshot(page, "assess")
