@@ -45,7 +45,15 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.dataset import FoldIndices, ImagePool, build_pool, fold_indices, resize_images, training_subjects
+from painxai.dataset import (
+    FoldIndices,
+    ImagePool,
+    build_pool,
+    face_crops,
+    fold_indices,
+    resize_images,
+    training_subjects,
+)
 from painxai.folds import read_folds
 from painxai.manifest import read_manifest, sha256_file, write_manifest
 
@@ -116,21 +124,22 @@ PROFILES: dict[str, Profile] = {
     ),
     "demo": Profile(
         name="demo",
-        description="CPU demo on the twin: reduced input sizes, 2 augmented samples per image, "
-        "epoch caps, higher learning rates",
+        description="CPU demo on the twin: SPECS demo input sizes, 2 augmented samples per image, head-only "
+        "training on cached features (fine-tuning skipped: it costs 15-80 ms per image and epoch on 2 cores), "
+        "standardized head inputs, epoch caps",
         input_size="demo",
         augment_per_image=2,
         patience_head=5,
         patience_finetune=10,
-        max_epochs_head=20,
-        max_epochs_finetune=20,
+        max_epochs_head=30,
+        max_epochs_finetune=0,
         batch_size=32,
-        lr_head=1e-3,
+        lr_head=3e-4,
         lr_finetune=1e-4,
-        ncnn_lr=1e-3,
+        ncnn_lr=1e-4,
         ncnn_batch_size=32,
-        ncnn_patience=10,
-        ncnn_max_epochs=30,
+        ncnn_patience=5,
+        ncnn_max_epochs=10,
         validation_fraction=0.1,
         feature_dtype="float32",
         standardize_head_inputs=True,
@@ -297,8 +306,7 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
         document["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu_present()}
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(manifest, out / "manifest.csv")
-    shutil.copyfile(config.folds, out / ".folds.json.tmp")
-    os.replace(out / ".folds.json.tmp", out / "folds.json")
+    atomic.write_bytes(out / "folds.json", Path(config.folds).read_bytes())
     atomic.write_json(run_json, document)
     return manifest, folds, document
 
@@ -419,8 +427,26 @@ def _predict_batches(function: Callable[[np.ndarray], Any], inputs: np.ndarray, 
     return np.concatenate(parts)
 
 
+def model_images(pool: ImagePool, size: int, manifest: pd.DataFrame, cache_dir: Path | None) -> np.ndarray:
+    """The pool at ``size`` px (P, size, size, 3) uint8: the originals cropped directly at ``size`` (as
+    the dashboard and explanations crop them, so a fold model sees the same pixels there), the
+    augmented samples resized from the pool."""
+    if pool.size == size:
+        return pool.images
+    originals = face_crops(manifest, size, cache_dir=cache_dir).images
+    return np.concatenate([originals, resize_images(pool.images[pool.n_original :], size)])
+
+
 def prepare_model(
-    name: str, profile: Profile, pool: ImagePool, out: Path, weights: str, seed: int, reporter: Reporter
+    name: str,
+    profile: Profile,
+    pool: ImagePool,
+    manifest: pd.DataFrame,
+    out: Path,
+    weights: str,
+    seed: int,
+    reporter: Reporter,
+    cache_dir: Path | None = None,
 ) -> tuple[ModelData, str]:
     """Build ``name``, save or reuse ``<run>/<name>/initial.weights.h5``, and compute the cached
     features of every pool image. Returns the model data and a description of the weights used."""
@@ -438,7 +464,7 @@ def prepare_model(
     else:
         save_weights_atomic(model, initial_file)
     started = time.perf_counter()
-    images = resize_images(pool.images, size)
+    images = model_images(pool, size, manifest, cache_dir)
     if spec.phase2_cut_layer is None:
         cut = preprocess(name, images).astype(profile.feature_dtype)
         _set_trainable(model, set(trainable_layer_names(spec)))
@@ -821,7 +847,9 @@ def train(
         model_jobs = [f for m, f in jobs if m == name]
         if not model_jobs:
             continue
-        data, described = prepare_model(name, profile, pool, out, config.weights, config.seed, reporter)
+        data, described = prepare_model(
+            name, profile, pool, manifest, out, config.weights, config.seed, reporter, cache_dir
+        )
         model_records[name] = {
             "weights": described,
             "input_size": data.size,
