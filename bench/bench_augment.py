@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from benchlib import machine
 
 from painxai.augment import (
     AugmentSettings,
@@ -39,20 +38,6 @@ from painxai.imaging import load_image
 from painxai.manifest import read_manifest
 
 TWIN_MANIFEST = Path("data/twin/manifest.csv")
-
-
-def machine() -> str:
-    """Cores and CPU model of this machine."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} cores, {model}, Python {sys.version.split()[0]}"
 
 
 def manifest_path(given: Path | None, scratch: Path) -> Path:

@@ -12,12 +12,13 @@ and the face search (detection + landmarks) that every assessment also pays.
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,19 +32,6 @@ at.run()
 assert not at.exception, at.exception
 print(time.perf_counter() - started)
 """
-
-
-def machine() -> str:
-    """Cores and CPU model of this machine."""
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
 def cold_start(script: str, env: dict[str, str]) -> float:

@@ -15,30 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from benchlib import machine, median_seconds
 
 MODELS = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
-
-
-def machine() -> str:
-    """Cores and CPU model of this machine."""
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return f"{platform.machine()}, {usable} usable core(s) of {os.cpu_count()}, {model}; load average {load}"
 
 
 def rss_mib() -> float:
@@ -47,17 +32,6 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
-
-
-def timed(function, repeats: int) -> float:
-    """Median wall time in seconds of ``repeats`` calls, after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_single(repeats: int) -> None:
@@ -76,7 +50,7 @@ def bench_single(repeats: int) -> None:
         size = spec.paper_input_size
         model = build(name, input_shape=(size, size, 3), weights=None, seed=0)
         crop = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-        ours_s = timed(lambda model=model, crop=crop: gradcam(model, crop), repeats)
+        ours_s = median_seconds(lambda model=model, crop=crop: gradcam(model, crop), repeats)
         logits_model = keras.Model(model.inputs[0], model.get_layer("logits").output)
         visualiser = Gradcam(logits_model, clone=False)
         score = CategoricalScore([1]) if spec.output == "softmax2" else BinaryScore([True])
@@ -86,7 +60,7 @@ def bench_single(repeats: int) -> None:
             return visualiser(score, inputs, penultimate_layer=layer, seek_penultimate_conv_layer=False,
                               expand_cam=False, normalize_cam=False)
 
-        theirs_s = timed(theirs, repeats)
+        theirs_s = median_seconds(theirs, repeats)
         # Agreement at the layer's resolution (their upsampling differs: scipy zoom, corners aligned).
         from painxai.explain.cam import GradCAM
 
@@ -128,7 +102,7 @@ def bench_ensemble(folds: int, repeats: int) -> None:
     print(f"first call (traces {5 * folds} compiled functions): {time.perf_counter() - start:.1f} s")
     total = 0.0
     for ensemble, crop in zip(ensembles, crops, strict=True):
-        seconds = timed(lambda ensemble=ensemble, crop=crop: ensemble_explain(ensemble, crop), repeats)
+        seconds = median_seconds(lambda ensemble=ensemble, crop=crop: ensemble_explain(ensemble, crop), repeats)
         total += seconds
         print(f"  {ensemble.name:<14}{seconds:.3f} s for {folds} folds")
     print(f"warm total: {total:.2f} s (target <= 3 s); load average now {os.getloadavg()[0]:.1f}")
@@ -140,7 +114,7 @@ def bench_ensemble(folds: int, repeats: int) -> None:
     for ensemble, crop in zip(ensembles, crops, strict=True):
         if ensemble.trunk is not None:
             inputs = preprocess(ensemble.name, crop)
-            trunk_total += timed(lambda trunk=ensemble.trunk, inputs=inputs: forward(trunk, inputs), repeats)
+            trunk_total += median_seconds(lambda trunk=ensemble.trunk, inputs=inputs: forward(trunk, inputs), repeats)
     print(f"trunk passes: {trunk_total:.3f} s once; without sharing they would cost about "
           f"{trunk_total * folds:.2f} s ({folds}x)")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from benchlib import cpu_model
 from skimage import data
 
 from painxai import faces
@@ -32,17 +32,6 @@ from painxai.imaging import load_image
 from painxai.regions import LANDMARKS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (Linux), else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median_ms(task: Callable[[], object], repeats: int) -> float:

@@ -13,39 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from benchlib import machine, median_seconds
 
 from painxai.models import SPECS
-
-
-def machine() -> str:
-    """Architecture, usable cores and CPU model of this machine."""
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("model name")), model)
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{platform.machine()}, {usable} usable core(s) of {os.cpu_count()}, {model}"
-
-
-def median_seconds(call: Callable[[], object], repeats: int) -> float:
-    """Median wall time (s) of ``repeats`` calls after one warm-up call (tracing, allocation)."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

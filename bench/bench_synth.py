@@ -12,33 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from benchlib import machine
 
 from painxai.manifest import read_manifest
 from painxai.paths import face_models_dir
 from painxai.synth import generate_twin
 
 IOU_FOUND = 0.3
-
-
-def machine() -> str:
-    """Cores and CPU model of this machine."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} cores, {model}, load average {load:.1f} at the start"
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
