@@ -35,7 +35,6 @@ import os
 import platform
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,7 +375,6 @@ def build_initial(name: str, size: int, weights: str, seed: int, reporter: Repor
             f"{name}: pretrained {SPECS[name].base_weights} weights not found, using a seeded random "
             f"initialisation (seed {seed}); results will not match the paper. ({str(error).splitlines()[0]})"
         )
-        warnings.warn(text, stacklevel=2)
         reporter.message(f"[yellow]warning:[/] {text}")
         return build(name, input_shape=shape, weights=None, seed=seed), f"random initialisation (seed {seed})"
 
@@ -472,11 +470,11 @@ def prepare_model(
         data = ModelData(name, size, model, model, None, _start_state(model), cut, None, 0.0)
         return data, described
     trunk, tail = split_model(model, spec.phase2_cut_layer)
-    run_trunk = tf.function(lambda x: trunk(x, training=False))
+    run_trunk = tf.function(lambda x: trunk(x, training=False), autograph=False)
     cut = _predict_batches(lambda b: run_trunk(preprocess(name, b)), images, 64, profile.feature_dtype)
     head_cut = head_cut_layer(model)
     middle = keras.Model(model.get_layer(spec.phase2_cut_layer).output, model.get_layer(head_cut).output)
-    run_middle = tf.function(lambda x: middle(x, training=False))
+    run_middle = tf.function(lambda x: middle(x, training=False), autograph=False)
     head_features = _predict_batches(lambda b: run_middle(b.astype("float32")), cut, 256, profile.feature_dtype)
     _base, head = split_model(model, head_cut)
     # Head layers train in both phases; the tail's Table-1 layers only in phase 2, and the head
