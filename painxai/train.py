@@ -72,7 +72,8 @@ class Profile:
     ``input_size``: "paper" or "demo" (``SPECS[name].paper_input_size``/``demo_input_size``) or
     "min" (``min_input_size``, for tests). ``max_epochs_*``: None = no cap (stop on patience only).
     ``lr_*``: Adam learning rates of phase 1 / phase 2 of the pretrained models.
-    A cap of 0 skips that phase. ``standardize_head_inputs``: train the head on base features
+    A cap of 0 skips that phase. ``ncnn_augmented``: whether the end-to-end N-CNN also trains on the
+    augmented samples. ``standardize_head_inputs``: train the head on base features
     standardized with the fold's training statistics, then fold that affine map into the first dense
     layer (same architecture and outputs; see :func:`fold_standardization`). Without it, a head on
     raw random-base features barely learns (their shared positive offset dwarfs the differences).
@@ -97,6 +98,7 @@ class Profile:
     validation_fraction: float
     feature_dtype: str
     standardize_head_inputs: bool
+    ncnn_augmented: bool = True
 
 
 PROFILES: dict[str, Profile] = {
@@ -125,7 +127,8 @@ PROFILES: dict[str, Profile] = {
         name="demo",
         description="CPU demo on the twin: SPECS demo input sizes, 2 augmented samples per image, head-only "
         "training on cached features (fine-tuning skipped: it costs 15-80 ms per image and epoch on 2 cores), "
-        "standardized head inputs, epoch caps",
+        "standardized head inputs, epoch caps; ncnn at 80 px on the original images only (it has no cached "
+        "features, so augmented samples would triple its cost)",
         input_size="demo",
         augment_per_image=2,
         patience_head=5,
@@ -136,12 +139,13 @@ PROFILES: dict[str, Profile] = {
         lr_head=3e-4,
         lr_finetune=1e-4,
         ncnn_lr=1e-4,
-        ncnn_batch_size=32,
-        ncnn_patience=5,
-        ncnn_max_epochs=10,
+        ncnn_batch_size=16,
+        ncnn_patience=10,
+        ncnn_max_epochs=30,
         validation_fraction=0.1,
         feature_dtype="float32",
         standardize_head_inputs=True,
+        ncnn_augmented=False,
     ),
     "smoke": Profile(
         name="smoke",
@@ -664,15 +668,20 @@ def train_fold(
     rows: list[dict] = []
     epochs = {"head": 0, "finetune": 0, "end_to_end": 0}
 
-    def run_phase(phase: str, view: Any, features: np.ndarray, batch: int, patience: int, cap: int | None) -> None:
+    def run_phase(
+        phase: str, view: Any, features: np.ndarray, batch: int, patience: int, cap: int | None,
+        rows_used: FoldIndices = indices,
+    ) -> None:
         if cap != 0:
             callbacks = [_reporting_callback(reporter, data.name, fold, phase, rows), *extra_callbacks]
-            epochs[phase] = _fit(view, features, labels, indices, batch, patience, cap, seed + fold, callbacks)
+            epochs[phase] = _fit(view, features, labels, rows_used, batch, patience, cap, seed + fold, callbacks)
 
     if data.head is None:
+        # Pool rows are originals first, then augmented samples.
+        originals_only = dataclasses.replace(indices, train=indices.train[indices.train < pool.n_original])
         run_phase(
             "end_to_end", data.tail, data.cut_features, profile.ncnn_batch_size, profile.ncnn_patience,
-            profile.ncnn_max_epochs,
+            profile.ncnn_max_epochs, indices if profile.ncnn_augmented else originals_only,
         )
     else:
         features = data.head_features
