@@ -10,10 +10,18 @@ CHROMIUM := /usr/bin/chromium
 export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup setup-test demo lint bench clean
+# The demo's folders and extra arguments; tests run the same recipes at a smoke size.
+DATA_DIR ?= data/twin
+RUN_DIR ?= artifacts/demo
+DEMO_ARGS ?=
+STREAMLIT_ARGS ?=
 
-run: setup demo
-	$(BIN)/streamlit run app.py -- --run artifacts/demo
+.PHONY: run test setup setup-test demo serve lint bench clean
+
+run: setup demo serve
+
+serve: setup
+	$(BIN)/streamlit run app.py $(STREAMLIT_ARGS) -- --run $(RUN_DIR)
 
 test: setup setup-test
 	$(BIN)/ruff check .
@@ -44,7 +52,7 @@ $(CHROMIUM):
 
 # Generate the synthetic twin, its folds, and train the demo profile; every step resumes.
 demo: setup
-	$(BIN)/painxai demo --data data/twin --out artifacts/demo
+	$(BIN)/painxai demo --data $(DATA_DIR) --out $(RUN_DIR) $(DEMO_ARGS)
 
 lint:
 	$(BIN)/ruff check .
@@ -53,4 +61,4 @@ bench: setup
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf artifacts/demo data/twin
+	rm -rf $(RUN_DIR) $(DATA_DIR)

@@ -1,13 +1,17 @@
-"""End to end in a real browser (Debian's chromium through Playwright): the Assess flow and the Metrics page.
+"""End to end in a real browser (Debian's chromium through Playwright): the Assess flow, the Metrics page,
+and `make run`'s own recipes at a smoke size through to a served dashboard.
 
-A Streamlit server runs the dashboard on a run of all five models (random fold weights, smallest sizes);
-the tests save one screenshot per page under docs/screenshots/ for the README.
+A Streamlit server runs the dashboard on a run of all five models (random fold weights, smallest sizes).
+The tests take one screenshot per page; with ``PAINXAI_E2E_RUN=artifacts/demo`` (a real demo run) they
+go to docs/screenshots/ for the README, otherwise to a temporary folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,17 +26,15 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("PAINXAI_E2E_RUN") else None
 TABLET = {"width": 800, "height": 1100}
 DESKTOP = {"width": 1280, "height": 900}
-
-if not CHROMIUM.is_file():
-    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
-
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's chromium, never a browser downloaded by Playwright (SPEC §3)."""
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is not installed: run `make test`, which installs it")
     return {
         **browser_type_launch_args,
         "executable_path": str(CHROMIUM),
@@ -49,9 +51,39 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _served(command: list[str], env: dict[str, str], port: int):
+    """Start ``command`` (a Streamlit server on 127.0.0.1:``port``), wait for /_stcore/health, yield the
+    base URL, and stop the whole process group at the end."""
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
+                    if answer.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard did not start: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+
+
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    """The dashboard served on 127.0.0.1 and a free port; yields its base URL, stops it by PID.
+    """The dashboard served on 127.0.0.1 and a free port; yields its base URL.
 
     ``PAINXAI_E2E_RUN`` names a real run to serve instead (e.g. artifacts/demo, for README screenshots)."""
     chosen = os.environ.get("PAINXAI_E2E_RUN")
@@ -65,37 +97,23 @@ def dashboard(tmp_path_factory):
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.address", "127.0.0.1", "--server.port", str(port), "--", "--run", str(run),
     ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
-                    if answer.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dashboard did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.5)
+    with _served(command, env, port) as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
-def _screenshot(page, name: str) -> None:
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Where screenshots go: docs/screenshots/ for a real run, else a temporary folder."""
+    return SCREENSHOTS or tmp_path_factory.mktemp("screenshots")
+
+
+def _screenshot(page, folder: Path, name: str) -> None:
     """Save the whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(height) + 40, 4000)})
     page.wait_for_timeout(700)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def _photo(tmp_path: Path) -> Path:
@@ -109,7 +127,7 @@ def _photo(tmp_path: Path) -> Path:
     return path
 
 
-def test_assess_flow_on_a_tablet(dashboard, page, tmp_path):
+def test_assess_flow_on_a_tablet(dashboard, page, tmp_path, screenshots):
     from playwright.sync_api import expect
 
     page.set_viewport_size(TABLET)
@@ -126,10 +144,10 @@ def test_assess_flow_on_a_tablet(dashboard, page, tmp_path):
     expect(page.get_by_text("Report (PDF)")).to_be_visible(timeout=60_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"] + 1  # nothing overflows
     page.wait_for_timeout(500)
-    _screenshot(page, "assess")
+    _screenshot(page, screenshots, "assess")
 
 
-def test_metrics_page_shows_table2(dashboard, page):
+def test_metrics_page_shows_table2(dashboard, page, screenshots):
     from playwright.sync_api import expect
 
     page.set_viewport_size(DESKTOP)
@@ -140,12 +158,12 @@ def test_metrics_page_shows_table2(dashboard, page):
     expect(page.get_by_text("Paper: Coutrin & Thomaz (2022)", exact=False)).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60_000)
     page.wait_for_timeout(1000)
-    _screenshot(page, "metrics")
+    _screenshot(page, screenshots, "metrics")
 
 
 @pytest.mark.parametrize(("path", "heading"), [("compare", "Compare explanations"), ("data", "Data"),
                                                ("models", "Models")])
-def test_other_pages_render(dashboard, page, path, heading):
+def test_other_pages_render(dashboard, page, path, heading, screenshots):
     from playwright.sync_api import expect
 
     page.set_viewport_size(DESKTOP)
@@ -156,6 +174,37 @@ def test_other_pages_render(dashboard, page, path, heading):
         expect(page.get_by_text("Agreement between the models' maps")).to_be_visible(timeout=180_000)
     page.wait_for_timeout(1000)
     assert not page.get_by_test_id("stException").count()
-    _screenshot(page, path)
+    _screenshot(page, screenshots, path)
 
 
+
+
+def test_make_run_recipes_reach_a_served_dashboard(page, tmp_path):
+    """`make run` = set-up, `make demo` (twin -> folds -> training, resumable), `make serve`: run the same
+    recipes with a tiny twin and the smoke profile, then load the dashboard in the browser."""
+    from playwright.sync_api import expect
+
+    make = shutil.which("make")
+    assert make, "GNU make is needed (the README's commands are make targets)"
+    data, run = tmp_path / "twin", tmp_path / "artifacts" / "smoke"
+    variables = [f"DATA_DIR={data}", f"RUN_DIR={run}", "DEMO_ARGS=--size-scale 0.1 --profile smoke"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PAINXAI_ARTIFACTS": str(run.parent)}
+    started = time.monotonic()
+    demo = subprocess.run([make, "-s", "demo", *variables], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    first = time.monotonic() - started
+    for model in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
+        assert (run / model / "fold_0" / "DONE").is_file(), model
+    # A second `make demo` redoes nothing and returns quickly.
+    started = time.monotonic()
+    again = subprocess.run([make, "-s", "demo", *variables], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert time.monotonic() - started < max(30.0, first / 2)
+    port = _free_port()
+    serve = [make, "-s", "serve", f"RUN_DIR={run}",
+             f"STREAMLIT_ARGS=--server.headless true --server.address 127.0.0.1 --server.port {port}"]
+    with _served(serve, env, port) as base:
+        page.set_viewport_size(DESKTOP)
+        page.goto(f"{base}/metrics")
+        expect(page.get_by_text("Table 2: mean ± std over folds")).to_be_visible(timeout=60_000)
+        assert not page.get_by_test_id("stException").count()

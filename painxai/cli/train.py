@@ -138,6 +138,7 @@ def demo_command(
     data: Path = typer.Option(Path("data/twin"), help="Folder of the synthetic twin (generated when absent)."),
     out: Path = typer.Option(Path("artifacts/demo"), help="Run folder of the demo training."),
     size_scale: float = typer.Option(1.0, help="Scale of the twin (1 = the paper's 56 subjects)."),
+    profile: str = typer.Option("demo", help="Training profile (tests run the same steps with 'smoke')."),
 ) -> None:
     """The whole demo: synthetic twin -> 10 folds -> demo training of the 5 models; resumes, and
     returns in seconds when everything is done."""
@@ -153,7 +154,7 @@ def demo_command(
             subjects = read_manifest(twin.manifest_path, check_files=False)["subject"].nunique()
             write_folds(twin.manifest_path, folds_path, k=min(10, subjects), seed=0)
     console.print(f"twin {data} ({twin.n_images} images) and folds ready in {time.perf_counter() - started:.1f} s")
-    run_training(twin.manifest_path, folds_path, "all", "demo", out, None, "auto", True, 0)
+    run_training(twin.manifest_path, folds_path, "all", profile, out, None, "auto", True, 0)
 
 
 def _folds_match(folds_path: Path, manifest_path: Path) -> bool:
