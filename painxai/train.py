@@ -131,18 +131,18 @@ PROFILES: dict[str, Profile] = {
         "features, so augmented samples would triple its cost)",
         input_size="demo",
         augment_per_image=2,
-        patience_head=5,
+        patience_head=8,
         patience_finetune=10,
         max_epochs_head=30,
         max_epochs_finetune=0,
         batch_size=32,
-        lr_head=3e-4,
+        lr_head=1e-3,
         lr_finetune=1e-4,
         ncnn_lr=1e-4,
         ncnn_batch_size=16,
         ncnn_patience=10,
         ncnn_max_epochs=30,
-        validation_fraction=0.1,
+        validation_fraction=0.2,
         feature_dtype="float32",
         standardize_head_inputs=True,
         ncnn_augmented=False,
@@ -461,12 +461,12 @@ def prepare_model(
     size = input_size(profile, name)
     initial_file = Path(out) / name / "initial.weights.h5"
     model, described = build_initial(name, size, weights, seed, reporter)
+    images = model_images(pool, size, manifest, cache_dir)
     if initial_file.is_file():
         model.load_weights(initial_file)
     else:
         save_weights_atomic(model, initial_file)
     started = time.perf_counter()
-    images = model_images(pool, size, manifest, cache_dir)
     if spec.phase2_cut_layer is None:
         cut = preprocess(name, images).astype(profile.feature_dtype)
         _set_trainable(model, set(trainable_layer_names(spec)))
