@@ -12,9 +12,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._shared import RUN_KEY, run_progress
-from painxai import dashboard_support as ds
-from painxai.paths import artifacts_dir
+from painxai import quiet_native_logs
+
+quiet_native_logs()
+
+from pages._shared import RUN_KEY, run_progress  # noqa: E402 - after the log settings
+from painxai import dashboard_support as ds  # noqa: E402
+from painxai.paths import artifacts_dir  # noqa: E402
 
 st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":material/child_care:", layout="wide")
 

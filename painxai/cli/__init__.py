@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from painxai import quiet_native_logs
 from painxai.cli import augment, data, explain, faces, models, report, train
 
 app = typer.Typer(
@@ -29,4 +30,5 @@ models.register(app)
 
 def main() -> None:
     """Console-script entry point."""
+    quiet_native_logs()
     app()
