@@ -25,8 +25,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from benchlib import machine
 
+from benchlib import machine
 from painxai.augment import (
     AugmentSettings,
     augment_manifest,

@@ -58,9 +58,8 @@ def bench_run(scratch: Path) -> Path:
     if (ROOT / "artifacts" / "demo" / "run.json").is_file():
         return ROOT / "artifacts" / "demo"
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_app import make_weights_run
-
     from painxai.models import SPECS
+    from test_app import make_weights_run
 
     print("no demo run: building 5 models x 10 folds of random weights at the demo sizes ...", flush=True)
     sizes = {name: spec.demo_input_size for name, spec in SPECS.items()}

@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
 from benchlib import machine, median_seconds
 
 MODELS = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")

@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from benchlib import cpu_model
 from skimage import data
 
+from benchlib import cpu_model
 from painxai import faces
 from painxai.imaging import load_image
 from painxai.regions import LANDMARKS

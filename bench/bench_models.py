@@ -17,8 +17,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from benchlib import machine, median_seconds
 
+from benchlib import machine, median_seconds
 from painxai.models import SPECS
 
 

@@ -18,8 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from benchlib import machine
 
+from benchlib import machine
 from painxai.manifest import read_manifest
 from painxai.paths import face_models_dir
 from painxai.synth import generate_twin

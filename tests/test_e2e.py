@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from test_app import SMALL_SIZES, make_weights_run
 
 pytestmark = pytest.mark.e2e
