@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine
+from benchlib import machine, rss_mib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +40,6 @@ def cold_start(script: str, env: dict[str, str]) -> float:
     output = subprocess.run([sys.executable, "-c", COLD_START, *args], env=env, cwd=ROOT, capture_output=True,
                             text=True, check=True)
     return float(output.stdout.strip().splitlines()[-1])
-
-
-def rss_gb() -> float:
-    """Resident memory of this process in GB (from /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1e6
-    return float("nan")
 
 
 def bench_run(scratch: Path) -> Path:
@@ -109,7 +101,7 @@ def main() -> None:
         print(f"one photo, one fold model per model ({len(singles)} models): {one_each:.2f} s  (target <= 1 s; "
               f"baseline, the face search + landmarks alone: {search_seconds:.3f} s)")
         print(f"one photo, the whole fold ensemble ({folds} fold models): {everything:.2f} s  (target <= 4 s)")
-        print(f"process RSS with all {folds} fold models in use: {rss_gb():.2f} GB  (target <= 6 GB)")
+        print(f"process RSS with all {folds} fold models in use: {(rss_mib() / 1024):.2f} GB  (target <= 6 GB)")
 
 
 if __name__ == "__main__":

@@ -22,17 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from benchlib import machine, median_seconds
+from benchlib import machine, median_seconds, rss_mib
 
 MODELS = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
-
-
-def rss_mib() -> float:
-    """This process's resident memory in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def bench_single(repeats: int) -> None:

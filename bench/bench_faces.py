@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -26,7 +23,7 @@ import numpy as np
 import pandas as pd
 from skimage import data
 
-from benchlib import cpu_model
+from benchlib import cpu_model, median_seconds
 from painxai import faces
 from painxai.imaging import load_image
 from painxai.regions import LANDMARKS
@@ -34,26 +31,15 @@ from painxai.regions import LANDMARKS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def median_ms(task: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``task`` in milliseconds, after one warm-up call."""
-    task()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        task()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
 def time_photo(name: str, image: np.ndarray, repeats: int) -> None:
     face = faces.detect_faces(image).primary
     if face is None:
         print(f"{name}: no face found, nothing to time")
         return
-    detect = median_ms(lambda: faces.detect_faces(image), repeats)
-    one_pass = median_ms(lambda: faces.face_landmarks(image, face, refine=False), repeats)
-    two_pass = median_ms(lambda: faces.face_landmarks(image, face), repeats)
-    haar = median_ms(lambda: faces.detect_faces(image, method="haar"), repeats)
+    detect = 1000 * median_seconds(lambda: faces.detect_faces(image), repeats)
+    one_pass = 1000 * median_seconds(lambda: faces.face_landmarks(image, face, refine=False), repeats)
+    two_pass = 1000 * median_seconds(lambda: faces.face_landmarks(image, face), repeats)
+    haar = 1000 * median_seconds(lambda: faces.detect_faces(image, method="haar"), repeats)
     print(f"{name} {image.shape[1]}x{image.shape[0]}: MediaPipe detection {detect:.1f} ms, landmarks "
           f"{one_pass:.1f} ms (1 pass) / {two_pass:.1f} ms (2 passes); detection + landmarks {detect + two_pass:.1f} "
           f"ms (target < 30); baseline Haar detection {haar:.1f} ms")
