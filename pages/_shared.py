@@ -10,8 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from painxai import dashboard_support as ds
+
+if PagesManager.uses_pages_directory:
+    # When the first request a server process gets is for a page URL (a bookmark of /metrics),
+    # Streamlit runs that page file on its own, in its old multipage mode for apps with a pages/
+    # folder, because app.py (whose st.navigation switches that mode off) has not run yet. Switch it
+    # off here and rerun, so that app.py runs and shows the asked page with the real navigation.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 if TYPE_CHECKING:
     from painxai.runs import FoldEnsemble, Run
