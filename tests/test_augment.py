@@ -56,7 +56,6 @@ def _region_face(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_geometry_matches_keras_image_data_generator() -> None:
-    pytest.importorskip("keras")
     from keras.src.legacy.preprocessing.image import apply_affine_transform, flip_axis
 
     image = _smooth_image()

@@ -24,7 +24,7 @@ def installed_models() -> dict[str, Path]:
     """The model files set up by `painxai faces fetch-models` (the Makefile's set-up step); never downloads."""
     status = faces.models_status()
     if any(row["state"] != "ok" for row in status.values()):
-        pytest.skip("face model files missing: run `painxai faces fetch-models`")
+        pytest.fail("face model files missing: run `painxai faces fetch-models` (make test does)")
     return {key: row["path"] for key, row in status.items()}
 
 
