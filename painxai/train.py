@@ -805,6 +805,17 @@ def parse_models(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(names), key=MODEL_NAMES.index))
 
 
+def _require_pretrained(models: Sequence[str]) -> None:
+    """Raise ``WeightsMissingError`` (with how to get them) before anything is written, when a model's
+    pretrained base weights are not on this machine."""
+    from painxai.models import SPECS
+    from painxai.models.weights import pretrained_file
+
+    for name in models:
+        if SPECS[name].weights_file is not None:
+            pretrained_file(SPECS[name])
+
+
 def train(
     config: TrainConfig, reporter: Reporter | None = None, extra_callbacks: Sequence[Any] = ()
 ) -> RunSummary:
@@ -820,6 +831,8 @@ def train(
     if config.weights not in WEIGHT_CHOICES:
         raise TrainError(f"unknown --weights {config.weights!r}; choose from {', '.join(WEIGHT_CHOICES)}")
     profile = PROFILES[config.profile]
+    if config.weights == "pretrained":
+        _require_pretrained(config.models)
     started = time.perf_counter()
     manifest, folds_doc, _document = _prepare_run(config, profile)
     out = Path(config.out)

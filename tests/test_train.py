@@ -224,3 +224,19 @@ def test_cli_train_resumes_a_finished_run(smoke_run: Path, tiny_twin: dict[str, 
     assert refused.exit_code == 2 and "--resume" in refused.output
     unknown = CliRunner().invoke(app, [*arguments[:-4], "--models", "alexnet", "--out", str(tmp_path / "x")])
     assert unknown.exit_code == 2 and "unknown model" in unknown.output
+
+
+def test_missing_pretrained_weights_stop_before_anything_is_written(tiny_twin, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from painxai.cli import app
+
+    monkeypatch.setenv("PAINXAI_HOME", str(tmp_path / "empty_home"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "train", "--manifest", str(tiny_twin["manifest"]), "--folds", str(tiny_twin["folds"]),
+        "--models", "vgg16", "--profile", "smoke", "--weights", "pretrained", "--out", str(out),
+    ])
+    assert result.exit_code == 2, result.output
+    assert "painxai weights import" in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -95,9 +95,10 @@ def run_training(
     from painxai.dataset import DatasetError
     from painxai.folds import FoldError
     from painxai.manifest import ManifestError
+    from painxai.models import WeightsFileError, WeightsMissingError
     from painxai.train import TrainConfig, TrainError, parse_models, train
 
-    with user_errors(TrainError, ManifestError, FoldError, DatasetError):
+    with user_errors(TrainError, ManifestError, FoldError, DatasetError, WeightsMissingError, WeightsFileError):
         config = TrainConfig(
             manifest=manifest,
             folds=folds,
