@@ -262,6 +262,22 @@ class _Raster:
         self.origin = origin  # (x, y) of the raster's top-left pixel on the canvas
         self.shape = shape  # (height, width)
 
+    def around(self, canvas_shape: tuple[int, ...], left: float, right: float, up: float, down: float) -> _Raster:
+        """The region of a canvas of ``canvas_shape`` from ``left``/``right``/``up``/``down`` face units
+        around the centre, clipped to the canvas (its shape may be empty)."""
+        height, width = canvas_shape[:2]
+        x0 = max(0, int(self.center[0] - left * self.unit))
+        x1 = min(width, int(self.center[0] + right * self.unit) + 1)
+        y0 = max(0, int(self.center[1] - up * self.unit))
+        y1 = min(height, int(self.center[1] + down * self.unit) + 1)
+        return _Raster(self.center, self.unit, (x0, y0), (max(0, y1 - y0), max(0, x1 - x0)))
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """This raster's (rows, columns) slices of the canvas."""
+        x0, y0 = self.origin
+        return slice(y0, y0 + self.shape[0]), slice(x0, x0 + self.shape[1])
+
     def px(self, points: np.ndarray) -> np.ndarray:
         """Face-unit points (N, 2) -> float pixel coordinates (N, 2) on this raster."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -637,12 +653,7 @@ def _face(
 ) -> None:
     """Skin, features and cues, shaded from a height field; fills ``visible`` and ``labels``."""
     unit = full.unit
-    height, width = canvas.shape[:2]
-    x0 = max(0, int(full.center[0] - 0.8 * unit))
-    x1 = min(width, int(full.center[0] + 0.8 * unit) + 1)
-    y0 = max(0, int(full.center[1] - 0.75 * unit))
-    y1 = min(height, int(full.center[1] + 0.62 * unit) + 1)
-    roi = _Raster(full.center, unit, (x0, y0), (y1 - y0, x1 - x0))
+    roi = full.around(canvas.shape, 0.8, 0.8, 0.75, 0.62)
     xs, ys = roi.grid()
     theta = np.arctan2(ys - layout.head_center_y, xs)
     radius = layout.radius(theta).astype(np.float32)
@@ -708,10 +719,10 @@ def _face(
     shaded = albedo * shading[..., None]
     for patch, strength in skin.highlights:
         shaded[patch.rows, patch.cols] += strength * patch.values[..., None]
-    _paint(canvas[y0:y1, x0:x1], _whole(skin_alpha), shaded)
+    _paint(canvas[roi.window], _whole(skin_alpha), shaded)
     face = (skin_alpha > 0.5).astype(np.uint8)
-    visible[y0:y1, x0:x1] = face
-    label_roi = labels[y0:y1, x0:x1]
+    visible[roi.window] = face
+    label_roi = labels[roi.window]
     for name, polygons in layout.region_polygons():
         cv2.fillPoly(label_roi, [roi.fixed(p) for p in polygons], _REGION_ID[name], cv2.LINE_8, _SHIFT)
     label_roi[face == 0] = 0
@@ -847,20 +858,15 @@ def _headwear(
 ) -> None:
     """A knitted cap (with a ribbed brim) or sparse hair, maybe a bow; updates ``visible``."""
     unit = full.unit
-    height, width = canvas.shape[:2]
-    x0 = max(0, int(full.center[0] - 0.75 * unit))
-    x1 = min(width, int(full.center[0] + 0.75 * unit) + 1)
-    y0 = max(0, int(full.center[1] - 0.8 * unit))
-    y1 = min(height, int(full.center[1] + 0.2 * unit) + 1)
-    if x1 <= x0 or y1 <= y0:
+    roi = full.around(canvas.shape, 0.75, 0.75, 0.8, 0.2)
+    if 0 in roi.shape:
         return
-    roi = _Raster(full.center, unit, (x0, y0), (y1 - y0, x1 - x0))
     xs, ys = roi.grid()
     theta = np.arctan2(ys - layout.head_center_y, xs)
     scale = 1.05 if look.cap is not None else 1.0
     rho = np.hypot(xs, ys - layout.head_center_y) / (layout.radius(theta) * scale)
     edge = layout.hairline_y(xs)
-    region = canvas[y0:y1, x0:x1]
+    region = canvas[roi.window]
     if look.cap is not None:
         inside = np.clip((1 - rho) * unit * 0.5, 0, 1) * np.clip((edge - ys) * unit, 0, 1)
         cloth = np.empty_like(region)
@@ -892,7 +898,7 @@ def _headwear(
             bend, sweep = rng.uniform(-0.03, 0.03), rng.uniform(-0.06, 0.06)
             strands.append(_bezier((x, y), (x + bend, y + 0.03), (x + sweep, y + 0.07), 6))
         _paint(region, roi.mask("stroke", strands, 0.006).times((rho < 1).astype(np.float32)), look.hair, 0.7)
-    visible[y0:y1, x0:x1][inside > 0.5] = 0
+    visible[roi.window][inside > 0.5] = 0
     if look.bow is not None:
         side = 1 if look.texture_seed % 2 else -1
         knot = (side * 0.24, look.hairline - 0.09)
