@@ -27,9 +27,10 @@ computes the frozen trunk once for all folds.
 
 Input sizes (square sides, pixels). ``demo_input_size`` is, for vgg16 and inception_v3, the smallest size
 whose Grad-CAM layer is still at least 4x4 (vgg16 64 -> conv5_3 4x4; inception_v3 171 -> mixed10 4x4; at 75
-it is 1x1), so CPU demo maps keep some spatial meaning. resnet50 and senet50 use 64 (a 2x2 map): with random
-bases their frozen features separated the twin's classes better at 64 than at 112 (measured on the demo's
-10 folds: resnet50 0.83 against 0.77 mean accuracy), and they cost half the time. N-CNN trains end to end, so every
+it is 1x1), so CPU demo maps keep some spatial meaning. resnet50 uses 64 (a 2x2 map) and senet50 80 (3x3):
+with random bases their frozen features separated the twin's classes better there than at 112 (measured on
+the demo's 10 folds: resnet50 0.83 at 64 against 0.77 at 112; senet50 0.82 at 80, 0.79 at 64, 0.77 at 48
+and 0.76 at 112), and they cost half the time. N-CNN trains end to end, so every
 demo epoch runs its full-resolution 5x5 convolutions: it uses 80 px (an 8x8 fusion grid instead of
 12x12; measured 1.4 s per epoch on 2 cores against about 3 s at 120).
 ``min_input_size`` is what ``build`` accepts (measured): VGG16 needs 32 (pool5 becomes empty below);
@@ -153,7 +154,7 @@ SPECS: dict[str, ModelSpec] = {
             weights_file="rcmalli_vggface_tf_notop_senet50.h5",
             weights_url=VGGFACE_RELEASE_URL + "rcmalli_vggface_tf_notop_senet50.h5",
             paper_input_size=224,
-            demo_input_size=64,
+            demo_input_size=80,
             min_input_size=32,
             preprocessing="vggface2",
             head=(1000,),
