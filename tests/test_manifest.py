@@ -53,13 +53,16 @@ def test_icope_adapter_reproduces_the_test_vector(real_tree, tmp_path):
     assert "sucrose: 15" in result.output
 
 
+def _unifesp_labels(unifesp: pd.DataFrame, column: str, values: pd.Series, path: Path) -> Path:
+    """A UNIFESP labels CSV with the columns ``file`` and ``column`` (``label`` or ``nfcs``)."""
+    pd.DataFrame({"file": [Path(p).name for p in unifesp["original_path"]], column: values}).to_csv(path, index=False)
+    return path
+
+
 def test_unifesp_adapter_reproduces_the_test_vector(real_tree, tmp_path):
     root, vector = real_tree
     unifesp = vector[vector["dataset"] == "UNIFESP"]
-    labels = tmp_path / "labels.csv"
-    pd.DataFrame({"file": [Path(p).name for p in unifesp["original_path"]], "label": unifesp["class"]}).to_csv(
-        labels, index=False
-    )
+    labels = _unifesp_labels(unifesp, "label", unifesp["class"], tmp_path / "labels.csv")
     out = tmp_path / "unifesp.csv"
     result = CliRunner().invoke(
         app, ["manifest", "unifesp", "--root", str(root / "UNIFESP"), "--labels", str(labels), "--out", str(out)]
@@ -77,10 +80,7 @@ def test_unifesp_adapter_reproduces_the_test_vector(real_tree, tmp_path):
 def test_unifesp_nfcs_labels_use_the_documented_threshold(real_tree, tmp_path):
     root, vector = real_tree
     unifesp = vector[vector["dataset"] == "UNIFESP"]
-    labels = tmp_path / "nfcs.csv"
-    pd.DataFrame({"file": [Path(p).name for p in unifesp["original_path"]], "nfcs": unifesp["nfcs"]}).to_csv(
-        labels, index=False
-    )
+    labels = _unifesp_labels(unifesp, "nfcs", unifesp["nfcs"], tmp_path / "nfcs.csv")
     frame, unlabelled = mf.unifesp_manifest(root / "UNIFESP", labels)
     assert not unlabelled
     scores = {Path(p).name: float(s) for p, s in zip(unifesp["original_path"], unifesp["nfcs"], strict=True)}
