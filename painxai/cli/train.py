@@ -57,11 +57,13 @@ def _rich_reporter(progress: Progress) -> Any:
             if self.overall is not None:
                 progress.advance(self.overall)
             auc = metrics.get("auc")
+            # soft_wrap: a log file (no terminal, 80 columns) keeps one line per fold.
             progress.console.print(
-                f"{model:>12} fold {fold}: accuracy {metrics['accuracy']:.3f}  f1 {metrics['f1']:.3f}  "
-                f"auc {'n/a' if auc is None else f'{auc:.3f}'}  epochs {metrics['epochs']} "
-                f"({metrics['epochs_phase1']}+{metrics['epochs_phase2']})  {metrics['seconds']:.1f} s",
+                f"{model:>12} fold {fold}: accuracy {metrics['accuracy']:.3f}, F1 {metrics['f1']:.3f}, "
+                f"AUC {'n/a' if auc is None else f'{auc:.3f}'}, {metrics['epochs']} epochs "
+                f"({metrics['epochs_phase1']}+{metrics['epochs_phase2']}), {metrics['seconds']:.1f} s",
                 highlight=False,
+                soft_wrap=True,
             )
 
     return RichReporter()
