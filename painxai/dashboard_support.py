@@ -26,7 +26,7 @@ Box = tuple[float, float, float, float]
 
 NO_RUN_HELP = (
     "No trained run was found. Make one with `make run` (it generates the synthetic twin and trains the "
-    "demo profile, about 12 minutes on a laptop) or `painxai demo --data data/twin --out artifacts/demo`, "
+    "demo profile, about 10 minutes on 2 cores) or `painxai demo --data data/twin --out artifacts/demo`, "
     "then reload this page. Runs live in `artifacts/<run>/` (or in the folder named by `PAINXAI_ARTIFACTS`)."
 )
 

@@ -472,7 +472,7 @@ def prepare_model(
     if spec.phase2_cut_layer is None:
         cut = preprocess(name, images).astype(profile.feature_dtype)
         _set_trainable(model, set(trainable_layer_names(spec)))
-        _compile(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))
+        compile_for_training(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))
         data = ModelData(name, size, model, model, None, _start_state(model), cut, None, 0.0)
         return data, described
     trunk, tail = split_model(model, spec.phase2_cut_layer)
@@ -487,8 +487,8 @@ def prepare_model(
     # model does not contain them, so one set of flags serves both compiled views.
     _set_trainable(tail, set(trainable_layer_names(spec, phase=2)))
     # 64 steps per call: a head step takes ~4 ms, so Python's per-step overhead was 10-15 % of an epoch.
-    _compile(head, spec.output, keras.optimizers.Adam(profile.lr_head), steps_per_execution=64)
-    _compile(tail, spec.output, keras.optimizers.Adam(profile.lr_finetune))
+    compile_for_training(head, spec.output, keras.optimizers.Adam(profile.lr_head), steps_per_execution=64)
+    compile_for_training(tail, spec.output, keras.optimizers.Adam(profile.lr_finetune))
     data = ModelData(
         name, size, model, tail, head, _start_state(model, head, tail), cut, head_features,
         time.perf_counter() - started,
@@ -596,7 +596,7 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return per_class[labels.astype(int)].astype(np.float32)
 
 
-def _compile(model: Any, output: str, optimizer: Any, steps_per_execution: int = 1) -> None:
+def compile_for_training(model: Any, output: str, optimizer: Any, steps_per_execution: int = 1) -> None:
     """Compile for training (XLA only with a GPU). ``steps_per_execution`` > 1 runs that many train
     steps per call from Python, for models whose steps take a few milliseconds (the dense heads)."""
     import keras
