@@ -348,11 +348,18 @@ def gpu_present() -> bool:
 
 
 def save_weights_atomic(model: Any, final: Path) -> None:
-    """``model.save_weights`` to ``final`` (a ``.weights.h5`` path) atomically."""
+    """The layer weights of ``model`` to ``final`` (a ``.weights.h5`` path), atomically.
+
+    Saved through an uncompiled model over the same layers: a compiled model's ``save_weights`` also
+    writes its optimizer's state (Adam's two moments: 3x the file, 162 MB instead of 54 MB for a vgg16
+    tail), which no loader reads. The file loads into the original model unchanged.
+    """
+    import keras
+
     with atomic.atomic_path(final) as tmp:
         keras_name = tmp.with_name(tmp.name + ".weights.h5")
         try:
-            model.save_weights(keras_name)
+            keras.Model(model.inputs, model.outputs).save_weights(keras_name)
             os.replace(keras_name, tmp)
         finally:
             keras_name.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +90,8 @@ def test_smoke_run_writes_every_artifact(smoke_run: Path, tiny_twin: dict[str, P
             assert metrics["accuracy"] == pytest.approx(expected)
     phases = set(pd.read_csv(smoke_run / "vgg16" / "fold_0" / "history.csv")["phase"])
     assert phases == {"head", "finetune"}
+    with h5py.File(smoke_run / "vgg16" / "fold_0" / "trained.weights.h5") as weights:
+        assert "layers" in weights and "optimizer" not in weights  # no optimizer state on disk
     assert set(pd.read_csv(smoke_run / "ncnn" / "fold_0" / "history.csv")["phase"]) == {"end_to_end"}
 
 
