@@ -17,7 +17,7 @@ from painxai import quiet_native_logs
 quiet_native_logs()
 
 from pages._shared import RUN_KEY, run_progress  # noqa: E402 - after the log settings
-from painxai import dashboard_support as ds  # noqa: E402
+from painxai.dashboard import run_choice  # noqa: E402
 from painxai.paths import artifacts_dir  # noqa: E402
 
 st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":material/child_care:", layout="wide")
@@ -25,7 +25,7 @@ st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":m
 
 def _available_runs(requested: Path | None) -> list[Path]:
     """Run folders under ``artifacts/``, plus the requested one when it lives elsewhere."""
-    from painxai.runs import list_runs
+    from painxai.runs.reader.reader import list_runs
 
     runs = [run.path for run in list_runs(artifacts_dir())]
     listed = {p.resolve() for p in runs}
@@ -34,11 +34,11 @@ def _available_runs(requested: Path | None) -> list[Path]:
     return runs
 
 
-requested_run = ds.parse_run_argument(sys.argv[1:])
+requested_run = run_choice.parse_run_argument(sys.argv[1:])
 runs = _available_runs(requested_run)
 with st.sidebar:
     if runs:
-        first = ds.initial_run_index(requested_run, runs)
+        first = run_choice.initial_run_index(requested_run, runs)
         chosen = st.selectbox(
             "Run", runs, index=first, format_func=lambda p: p.name, key="run_choice",
             help="Every trained run in artifacts/. Make another with `painxai train` or `painxai demo`.",

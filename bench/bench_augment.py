@@ -1,7 +1,7 @@
 """Benchmark: the paper's augmentation of the whole synthetic twin (483 images x 20 samples).
 
 Target: under 3 minutes on 2 cores. Prints the machine, the wall time and images/s of
-:func:`painxai.augment.augment_manifest` with 2 workers (cache empty, then the same call again from
+:func:`painxai.training.augment.augment_manifest` with 2 workers (cache empty, then the same call again from
 the cache), and, measured in the same process on the same face crops and the same drawn transforms,
 the baseline: the per-sample cost of rendering with Keras's own ``ImageDataGenerator`` code
 (``apply_affine_transform`` + ``flip_axis`` + ``apply_brightness_shift`` from
@@ -27,15 +27,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from benchlib import machine
-from painxai.augment import (
+from painxai.data.images import load_image
+from painxai.data.manifest import read_manifest
+from painxai.faces.crop import crop_face
+from painxai.training.augment import (
     AugmentSettings,
     augment_manifest,
     draw_params,
     warp_sample,
 )
-from painxai.crop import crop_face
-from painxai.imaging import load_image
-from painxai.manifest import read_manifest
 
 TWIN_MANIFEST = Path("data/twin/manifest.csv")
 
@@ -46,7 +46,7 @@ def manifest_path(given: Path | None, scratch: Path) -> Path:
         return given
     if TWIN_MANIFEST.is_file():
         return TWIN_MANIFEST
-    from painxai.synth import generate_twin
+    from painxai.synth.twin import generate_twin
 
     print(f"{TWIN_MANIFEST} not found: generating the twin into {scratch} (not timed)")
     return generate_twin(scratch / "twin", seed=0).manifest_path

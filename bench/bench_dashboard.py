@@ -71,9 +71,9 @@ def best_of(repeats: int, action) -> float:
 def main() -> None:
     from skimage.data import astronaut
 
-    from painxai import dashboard_support as ds
-    from painxai.assess import assess_photo, locate_face, photo_regions
-    from painxai.runs import Run
+    from painxai.dashboard import grid
+    from painxai.inference.assess import assess_photo, locate_face, photo_regions
+    from painxai.runs.reader import Run
 
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -91,7 +91,7 @@ def main() -> None:
         started = time.perf_counter()
         ensembles = {m: run.ensemble(m) for m in run.models()}
         load_seconds = time.perf_counter() - started
-        singles = {m: ds.fold_subset(e, e.folds[:1]) for m, e in ensembles.items()}
+        singles = {m: grid.fold_subset(e, e.folds[:1]) for m, e in ensembles.items()}
         assess_photo(image, run, box=box, ensembles=singles)  # warm-up: compiles one graph per fold model
         one_each = best_of(3, lambda: assess_photo(image, run, box=box, ensembles=singles))
         assess_photo(image, run, box=box, ensembles=ensembles)

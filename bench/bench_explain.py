@@ -72,7 +72,7 @@ def bench_ensemble(folds: int, repeats: int) -> None:
 
     from painxai.explain.ensemble import ensemble_explain
     from painxai.models import SPECS, build, split_model
-    from painxai.runs import FoldEnsemble
+    from painxai.runs.reader import FoldEnsemble
 
     print(f"\n2. Fold ensemble, 5 models x {folds} folds, one crop per model, paper sizes")
     before = rss_mib()
@@ -116,11 +116,11 @@ def bench_demo_run(run_dir: Path) -> None:
     """Region shares and pointing game of each model's fold-mean pain map on the run's pain images."""
     from PIL import Image
 
-    from painxai.assess import assess_model
+    from painxai.data.images import load_image
+    from painxai.data.regions import CUE_REGIONS, mask_path
     from painxai.explain.attribution import aggregate_shares, cue_share, pointing_game
-    from painxai.imaging import load_image
-    from painxai.regions import CUE_REGIONS, mask_path
-    from painxai.runs import Run
+    from painxai.inference.assess import assess_model
+    from painxai.runs.reader import Run
 
     run = Run(run_dir)
     manifest = run.manifest()

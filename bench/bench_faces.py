@@ -24,9 +24,9 @@ import pandas as pd
 from skimage import data
 
 from benchlib import cpu_model, median_seconds
-from painxai import faces
-from painxai.imaging import load_image
-from painxai.regions import LANDMARKS
+from painxai.data.images import load_image
+from painxai.data.regions import LANDMARKS
+from painxai.faces import detection as faces
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,9 +51,9 @@ def twin_folder(requested: Path | None) -> tuple[Path | None, str]:
         if folder is not None and (folder / "truth.csv").is_file():
             return folder, f"twin {folder}"
     try:
-        from painxai.synth import generate_twin
+        from painxai.synth.twin import generate_twin
     except ImportError:
-        return None, "no twin (data/twin missing and painxai.synth not available)"
+        return None, "no twin (data/twin missing and painxai.synth.twin not available)"
     out = Path(tempfile.mkdtemp(prefix="twin_faces_"))
     generate_twin(out, seed=0, size_scale=0.2)
     return out, f"small twin generated in {out} (size_scale 0.2)"

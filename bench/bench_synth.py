@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from benchlib import machine
-from painxai.manifest import read_manifest
+from painxai.data.manifest import read_manifest
 from painxai.paths import face_models_dir
-from painxai.synth import generate_twin
+from painxai.synth.twin import generate_twin
 
 IOU_FOUND = 0.3
 

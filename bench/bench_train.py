@@ -57,7 +57,7 @@ def main() -> None:
     import tensorflow as tf
 
     from painxai.models import SPECS, build, preprocess, split_model, trainable_layer_names
-    from painxai.train import compile_for_training, head_cut_layer
+    from painxai.training.protocol import compile_for_training, head_cut_layer
 
     spec = SPECS[args.model]
     if spec.phase2_cut_layer is None:

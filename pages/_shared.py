@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from painxai import dashboard_support as ds
+from painxai.dashboard import run_choice
 
 if PagesManager.uses_pages_directory:
     # When the first request a server process gets is for a page URL (a bookmark of /metrics),
@@ -23,7 +23,7 @@ if PagesManager.uses_pages_directory:
     st.rerun()
 
 if TYPE_CHECKING:
-    from painxai.runs import FoldEnsemble, Run
+    from painxai.runs.reader import FoldEnsemble, Run
 
 RUN_KEY = "run_path"
 ENSEMBLES_KEPT = 5  # one run's five models; older ensembles are released first
@@ -32,7 +32,7 @@ ENSEMBLES_KEPT = 5  # one run's five models; older ensembles are released first
 @st.cache_resource(max_entries=4, show_spinner=False)
 def load_run(path: str, signature: tuple[str, ...]) -> Run:
     """The run at ``path``; ``signature`` (its finished folds) makes a fold that finishes show up."""
-    from painxai.runs import Run
+    from painxai.runs.reader import Run
 
     return Run(path)
 
@@ -48,21 +48,21 @@ def current_run() -> Run | None:
     path = st.session_state.get(RUN_KEY)
     if not path:
         return None
-    return load_run(path, ds.run_signature(path))
+    return load_run(path, run_choice.run_signature(path))
 
 
 def require_run() -> Run:
     """The chosen run; without one, explain how to make one and stop the page."""
     run = current_run()
     if run is None:
-        st.info(ds.NO_RUN_HELP, icon=":material/info:")
+        st.info(run_choice.NO_RUN_HELP, icon=":material/info:")
         st.stop()
     return run
 
 
 def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
     """The fold ensembles of ``models``, loading the missing ones behind a progress bar."""
-    path, signature = str(run.path), ds.run_signature(run.path)
+    path, signature = str(run.path), run_choice.run_signature(run.path)
     loaded = {}
     bar = None
     for index, model in enumerate(models):
@@ -77,7 +77,7 @@ def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
 
 def run_progress(path: str) -> str:
     """One line on how complete the run is, e.g. ``5 models, 47 of 50 folds finished``."""
-    run = load_run(path, ds.run_signature(path))
+    run = load_run(path, run_choice.run_signature(path))
     models = run.models()
     finished = sum(len(run.finished_folds(m)) for m in models)
     planned = len(run.config.get("models", models)) * int(run.config.get("k", 0))

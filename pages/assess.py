@@ -12,11 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import ensembles, require_run
-from painxai import dashboard_support as ds
-from painxai import report_doc
-from painxai.assess import assess_photo
+from painxai.dashboard import face_box, figures, tables
+from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display
-from painxai.imaging import ImageLoadError, load_image
+from painxai.inference import report_doc
+from painxai.inference.assess import assess_photo
 
 DISPLAY_SIZE = 224  # pixels of the face crop the maps are drawn on
 PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"]
@@ -41,20 +41,20 @@ except ImageLoadError as error:
     st.stop()
 
 # --- the face box: detected, then confirmed or adjusted by the user -------------------------------------
-from painxai.faces import detect_faces  # noqa: E402 - only once there is a photo: it loads OpenCV
+from painxai.faces.detection import detect_faces  # noqa: E402 - only once there is a photo: it loads OpenCV
 
 search = detect_faces(image)
 if search.primary is not None:
     found = search.primary.box
     (st.success if search.status == "one" else st.warning)(f"{search.message} (detector: {search.detector})")
 else:
-    found = ds.centred_square_box(image.shape, fraction=0.6)
+    found = face_box.centred_square_box(image.shape, fraction=0.6)
     st.warning(
         f"{search.message}. A centred square is used instead: move and resize it onto the face below.",
         icon=":material/crop_free:",
     )
 height, width = image.shape[:2]
-centre_x, centre_y, side = ds.box_centre_and_side(found)
+centre_x, centre_y, side = face_box.box_centre_and_side(found)
 photo_id = photo.file_id
 left, right = st.columns([3, 2])
 with right:
@@ -62,9 +62,9 @@ with right:
     centre_x = st.slider("Centre, left to right (px)", 0, width, int(centre_x), key=f"box_x_{photo_id}")
     centre_y = st.slider("Centre, top to bottom (px)", 0, height, int(centre_y), key=f"box_y_{photo_id}")
     side = st.slider("Size (px)", 8, min(height, width), int(min(side, height, width)), key=f"box_side_{photo_id}")
-box = ds.box_from_centre(centre_x, centre_y, side, image.shape)
+box = face_box.box_from_centre(centre_x, centre_y, side, image.shape)
 with left:
-    st.image(ds.draw_box(image, box), caption="The face box the models will read", width="stretch")
+    st.image(face_box.draw_box(image, box), caption="The face box the models will read", width="stretch")
 
 # --- the models' verdicts ------------------------------------------------------------------------------
 models = st.multiselect("Models", run.models(), default=run.models(), key="assess_models")
@@ -94,7 +94,7 @@ consensus = assessment.consensus
 st.info(consensus, icon=":material/groups:")
 
 st.subheader("Where they look" if not counterfactual else "What speaks against pain")
-from painxai.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
+from painxai.faces.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
 
 face, _transform = crop_face(image, box, DISPLAY_SIZE)
 # Every model's crop covers the same window of the photo, so its map fits the display crop as it is.
@@ -117,11 +117,11 @@ else:
     shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
     st.dataframe(shares.map(lambda v: "-" if pd.isna(v) else f"{v:.0%}"), width="stretch")
     st.caption("- : the map has no positive mass, so it points nowhere.")
-    long = ds.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
-    st.plotly_chart(ds.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
+    long = tables.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
+    st.plotly_chart(figures.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
 
 content = report_doc.ReportContent(
-    photo=ds.draw_box(image, box),
+    photo=face_box.draw_box(image, box),
     results=[
         report_doc.ModelResult(v.name, v.prob_mean, v.prob_std, v.n_pain, len(v.folds), overlays[v.name])
         for v in verdicts

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import ensembles, require_run
-from painxai import dashboard_support as ds
+from painxai.dashboard import face_box, figures, grid, tables
+from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display
-from painxai.imaging import ImageLoadError, load_image
 
 METHODS = {
     "gradcam": "Grad-CAM",
@@ -31,7 +31,7 @@ else:
         labels = st.multiselect("Class", ["pain", "nopain"], key="compare_labels")
         subjects = st.multiselect("Subject", sorted(manifest["subject"].astype(str).unique()), key="compare_subjects")
     count = st.slider("How many images", 1, 8, 3, key="compare_count")
-    for row in ds.pick_images(manifest, datasets, labels, subjects, limit=count).itertuples(index=False):
+    for row in tables.pick_images(manifest, datasets, labels, subjects, limit=count).itertuples(index=False):
         photos.append((f"{row.subject} · {row.label}", row.path, row.face_box))
 
 with st.container(horizontal=True):
@@ -48,11 +48,11 @@ if not photos or not models:
 
 loaded = ensembles(run, models)
 if fold != "ensemble":
-    loaded = {m: ds.fold_subset(e, [fold]) for m, e in loaded.items()}
+    loaded = {m: grid.fold_subset(e, [fold]) for m, e in loaded.items()}
 layers = {}
 with st.expander("Layer per model (default: the last conv layer, as in the paper)"):
     for model, ensemble in loaded.items():
-        options = ds.map_layers(ensemble)
+        options = grid.map_layers(ensemble)
         layers[model] = st.selectbox(model, options, index=len(options) - 1, key=f"layer_{model}")
 per_map = st.toggle("Scale each map on its own", key="compare_per_map")
 if not st.button("Explain", type="primary", key="compare_go"):
@@ -66,7 +66,7 @@ with st.spinner("Finding faces and facial regions…"):
         except ImageLoadError as error:
             st.error(f"{caption} cannot be used: {error}")
             continue
-        used_box, regions = ds.face_and_regions(image, box, data if isinstance(data, str) else None)
+        used_box, regions = face_box.face_and_regions(image, box, data if isinstance(data, str) else None)
         images.append(image)
         boxes.append(used_box)
         label_maps.append(regions)
@@ -74,7 +74,7 @@ with st.spinner("Finding faces and facial regions…"):
 if not images:
     st.stop()
 with st.spinner(f"Explaining {len(images)} image(s) with {len(loaded)} model(s)…"):
-    grid = ds.explain_grid(images, boxes, label_maps, loaded, method, layers)
+    grid = grid.explain_grid(images, boxes, label_maps, loaded, method, layers)
 
 vmax = None if per_map else display.shared_scale([m for maps in grid.maps.values() for m in maps])
 for index, caption in enumerate(captions):
@@ -90,18 +90,18 @@ if vmax is not None:
     st.image(bar, width=300, caption=f"shared scale, 0 to {vmax:.3g}")
 
 st.subheader("Region attribution over these images")
-shares = ds.region_share_frame({m: s for m, s in grid.shares.items() if s})
+shares = tables.region_share_frame({m: s for m, s in grid.shares.items() if s})
 if shares.empty:
     st.info("No image had facial regions (no ground-truth mask, and the landmarks were not trustworthy).")
 else:
-    st.plotly_chart(ds.region_share_figure(shares, f"Mean share of map mass ({METHODS[method]})"),
+    st.plotly_chart(figures.region_share_figure(shares, f"Mean share of map mass ({METHODS[method]})"),
                     key="compare_regions")
     st.download_button("Download CSV", shares.to_csv(index=False), "region_shares.csv", "text/csv",
                        key="compare_regions_csv")
 
 if len(grid.maps) >= 2:
     st.subheader("Agreement between the models' maps")
-    rank, iou = ds.grid_agreement(grid)
+    rank, iou = grid.grid_agreement(grid)
     left, right = st.columns(2)
     left.markdown("Spearman rank correlation of the pixels")
     left.dataframe(rank.style.format("{:.2f}", na_rep="-"), width="stretch")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import require_run
-from painxai import dashboard_support as ds
-from painxai.manifest import summarise
+from painxai.dashboard import tables
+from painxai.data.manifest import summarise
 
 st.title("Data")
 run = require_run()
@@ -18,9 +18,9 @@ st.dataframe(summarise(manifest), width="stretch")
 
 st.subheader(f"Fold composition ({folds['k']} folds, leave-subjects-out)")
 st.caption("Each fold's test set; no subject's images are ever split between folds.")
-st.dataframe(ds.fold_table(manifest, folds), hide_index=True, width="stretch")
+st.dataframe(tables.fold_table(manifest, folds), hide_index=True, width="stretch")
 with st.expander("Subjects and their folds"):
-    st.dataframe(ds.subject_table(manifest, folds), hide_index=True, width="stretch")
+    st.dataframe(tables.subject_table(manifest, folds), hide_index=True, width="stretch")
 
 st.subheader("Sample images per subject")
 subjects = sorted(manifest["subject"].astype(str).unique())

@@ -6,9 +6,9 @@ import plotly.express as px
 import streamlit as st
 
 from pages._shared import require_run
-from painxai import dashboard_support as ds
-from painxai.evaluation import calibration_curve, confusion
-from painxai.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report
+from painxai.dashboard import figures, run_choice, tables
+from painxai.evaluation.metrics import calibration_curve, confusion
+from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -26,7 +26,7 @@ run = require_run()
 path = str(run.path)
 with st.spinner("Computing the report…"):
     try:
-        report = _report(path, ds.run_signature(path))
+        report = _report(path, run_choice.run_signature(path))
     except ReportError as error:
         st.info(f"Nothing to report yet: {error}")
         st.stop()
@@ -35,12 +35,12 @@ for note in report.notes:
         st.warning(note)
 
 st.header("Table 2: mean ± std over folds")
-ours = ds.table2_display(report.table2)
+ours = tables.table2_display(report.table2)
 ours.index = [METRIC_LABELS.get(m, m) for m in ours.index]
 if st.toggle("Show the paper's numbers beside ours", key="paper_toggle"):
-    paper = ds.paper_table2_display(PAPER_TABLE2)
+    paper = tables.paper_table2_display(PAPER_TABLE2)
     paper.index = [METRIC_LABELS.get(m, m) for m in paper.index]
-    st.dataframe(ds.table2_side_by_side(ours, paper), width="stretch")
+    st.dataframe(tables.table2_side_by_side(ours, paper), width="stretch")
     st.caption("Paper: Coutrin & Thomaz (2022), 10 folds on the real UNIFESP + iCOPE images.")
 else:
     st.dataframe(ours, width="stretch")
@@ -61,14 +61,14 @@ st.header("ROC curves and confusion matrices")
 for tab, model in zip(st.tabs(models), models, strict=True):
     with tab:
         left, right = st.columns([2, 1])
-        curves = ds.fold_roc_curves(predictions, model)
+        curves = tables.fold_roc_curves(predictions, model)
         if curves:
-            left.plotly_chart(ds.roc_figure(curves, f"{model}: each fold and the mean"), key=f"roc_{model}")
+            left.plotly_chart(figures.roc_figure(curves, f"{model}: each fold and the mean"), key=f"roc_{model}")
         else:
             left.info("No fold has both classes in its test set: no ROC curve.")
         pooled = predictions[predictions["model"] == model]
         counts = confusion(pooled["label"].to_numpy(), pooled["prob_pain"].to_numpy(dtype=float))
-        right.plotly_chart(ds.confusion_figure(counts, "all folds, threshold 0.5"), key=f"confusion_{model}")
+        right.plotly_chart(figures.confusion_figure(counts, "all folds, threshold 0.5"), key=f"confusion_{model}")
 _csv_button(predictions, "predictions.csv", "csv_predictions")
 
 st.header("Epochs and training curves")
@@ -86,7 +86,7 @@ left, right = st.columns(2)
 curve_model = left.selectbox("Model", models, key="history_model")
 curve_fold = right.selectbox("Fold", run.finished_folds(curve_model), key="history_fold")
 history = run.history(curve_model, curve_fold)
-st.plotly_chart(ds.history_figure(history, f"{curve_model}, fold {curve_fold}"), key="history_chart")
+st.plotly_chart(figures.history_figure(history, f"{curve_model}, fold {curve_fold}"), key="history_chart")
 _csv_button(history, f"history_{curve_model}_fold{curve_fold}.csv", "csv_history")
 
 st.header("Calibration")
@@ -94,7 +94,7 @@ curves = {
     model: calibration_curve(rows["label"].to_numpy(), rows["prob_pain"].to_numpy(dtype=float))
     for model, rows in predictions.groupby("model", sort=False)
 }
-st.plotly_chart(ds.calibration_figure(curves), key="calibration_chart")
+st.plotly_chart(figures.calibration_figure(curves), key="calibration_chart")
 st.dataframe(report.calibration, width="stretch")
 _csv_button(report.calibration.reset_index(), "calibration.csv", "csv_calibration")
 
@@ -112,7 +112,7 @@ if comparison.friedman_p is not None:
     )
     diagram = comparison.cd_diagram()
     st.plotly_chart(
-        ds.critical_difference_figure(diagram["ranks"], diagram["cd"], diagram["cliques"]), key="cd_chart"
+        figures.critical_difference_figure(diagram["ranks"], diagram["cd"], diagram["cliques"]), key="cd_chart"
     )
     st.markdown("Nemenyi post-hoc p-values")
     st.dataframe(comparison.nemenyi_p, width="stretch")

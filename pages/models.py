@@ -5,19 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._shared import current_run
-from painxai import dashboard_support as ds
+from painxai.dashboard import run_choice, tables
 from painxai.models import SPECS
 
 st.title("Models")
 st.caption("The five networks of Coutrin & Thomaz (2022), Table 1, as built by painxai.")
 run = current_run()
 if run is None:
-    st.info(ds.NO_RUN_HELP, icon=":material/info:")
+    st.info(run_choice.NO_RUN_HELP, icon=":material/info:")
 trained = set(run.models()) if run is not None else set()
 with st.container(horizontal=True, gap="medium"):
     for name, spec in SPECS.items():
         size = run.input_size(name) if name in trained else None
-        card = ds.model_card(spec, run.config if run is not None else None, size)
+        card = tables.model_card(spec, run.config if run is not None else None, size)
         with st.container(border=True, width=340):
             st.markdown(f"**{card.pop('title')}** (`{card.pop('model')}`)")
             for label, value in card.items():

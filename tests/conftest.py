@@ -15,8 +15,8 @@ def tiny_twin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     Returns ``{"root", "manifest", "folds"}`` paths. Shared by the whole session: do not modify it.
     """
-    from painxai.folds import write_folds
-    from painxai.synth import generate_twin
+    from painxai.data.folds import write_folds
+    from painxai.synth.twin import generate_twin
 
     root = tmp_path_factory.mktemp("tiny_twin")
     summary = generate_twin(root, seed=0, size_scale=0.1)

@@ -11,19 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painxai import dashboard_support as ds
-from painxai import report_doc
+from painxai.dashboard import face_box, figures, grid, run_choice, tables
+from painxai.inference import report_doc
 
 # --- dashboard_support -------------------------------------------------------------------------------
 
 
 def test_run_argument_from_command_line_then_environment(monkeypatch):
     monkeypatch.delenv("PAINXAI_RUN", raising=False)
-    assert ds.parse_run_argument(["--run", "artifacts/demo"]) == Path("artifacts/demo")
-    assert ds.parse_run_argument(["-q", "tests/test_app.py"]) is None
+    assert run_choice.parse_run_argument(["--run", "artifacts/demo"]) == Path("artifacts/demo")
+    assert run_choice.parse_run_argument(["-q", "tests/test_app.py"]) is None
     monkeypatch.setenv("PAINXAI_RUN", "/x/run")
-    assert ds.parse_run_argument([]) == Path("/x/run")
-    assert ds.parse_run_argument(["--run", "other"]) == Path("other")
+    assert run_choice.parse_run_argument([]) == Path("/x/run")
+    assert run_choice.parse_run_argument(["--run", "other"]) == Path("other")
 
 
 def test_initial_run_is_the_requested_one_else_the_newest(tmp_path):
@@ -31,37 +31,37 @@ def test_initial_run_is_the_requested_one_else_the_newest(tmp_path):
     old.mkdir()
     new.mkdir()
     os.utime(old, (1_000, 1_000))
-    assert ds.initial_run_index(None, []) is None
-    assert ds.initial_run_index(None, [old, new]) == 1
-    assert ds.initial_run_index(tmp_path / "old", [old, new]) == 0
-    assert ds.initial_run_index(tmp_path / "missing", [old, new]) == 1
+    assert run_choice.initial_run_index(None, []) is None
+    assert run_choice.initial_run_index(None, [old, new]) == 1
+    assert run_choice.initial_run_index(tmp_path / "old", [old, new]) == 0
+    assert run_choice.initial_run_index(tmp_path / "missing", [old, new]) == 1
 
 
 def test_run_signature_lists_only_finished_folds(tmp_path):
     (tmp_path / "vgg16" / "fold_0").mkdir(parents=True)
     (tmp_path / "vgg16" / "fold_1").mkdir(parents=True)
     (tmp_path / "vgg16" / "fold_1" / "DONE").write_text("")
-    assert ds.run_signature(tmp_path) == ("vgg16/fold_1",)
+    assert run_choice.run_signature(tmp_path) == ("vgg16/fold_1",)
 
 
 def test_centred_square_box_and_adjusted_boxes_stay_inside():
-    assert ds.centred_square_box((100, 200, 3)) == pytest.approx((55, 5, 145, 95))
-    box = ds.box_from_centre(190, 10, 80, (100, 200))
+    assert face_box.centred_square_box((100, 200, 3)) == pytest.approx((55, 5, 145, 95))
+    box = face_box.box_from_centre(190, 10, 80, (100, 200))
     assert box == pytest.approx((120, 0, 200, 80))
-    assert ds.box_centre_and_side(box) == pytest.approx((160, 40, 80))
-    assert ds.box_from_centre(50, 50, 500, (100, 200)) == pytest.approx((0, 0, 100, 100))
+    assert face_box.box_centre_and_side(box) == pytest.approx((160, 40, 80))
+    assert face_box.box_from_centre(50, 50, 500, (100, 200)) == pytest.approx((0, 0, 100, 100))
     with pytest.raises(ValueError, match="fraction"):
-        ds.centred_square_box((10, 10), fraction=0)
+        face_box.centred_square_box((10, 10), fraction=0)
 
 
 def test_draw_box_outlines_without_touching_the_inside():
     image = np.zeros((100, 100, 3), np.uint8)
-    drawn = ds.draw_box(image, (10, 20, 60, 80))
+    drawn = face_box.draw_box(image, (10, 20, 60, 80))
     assert drawn[20, 30].tolist() == [0, 200, 255]
     assert drawn[50, 35].tolist() == [0, 0, 0]
     assert image.max() == 0
     with pytest.raises(ValueError, match="uint8"):
-        ds.draw_box(image.astype(float), (0, 0, 5, 5))
+        face_box.draw_box(image.astype(float), (0, 0, 5, 5))
 
 
 @pytest.fixture()
@@ -77,9 +77,9 @@ def tiny_manifest():
 
 def test_subject_and_fold_tables(tiny_manifest):
     manifest, folds = tiny_manifest
-    subjects = ds.subject_table(manifest, folds)
+    subjects = tables.subject_table(manifest, folds)
     assert subjects.set_index("subject").loc["U1", ["fold", "images", "pain", "nopain"]].tolist() == [0, 3, 2, 1]
-    table = ds.fold_table(manifest, folds).set_index("fold")
+    table = tables.fold_table(manifest, folds).set_index("fold")
     columns = ["subjects", "images", "pain", "nopain", "subjects A", "subjects B"]
     assert table.loc[0, columns].tolist() == [2, 5, 3, 2, 1, 1]
     assert table["images"].sum() == len(manifest)
@@ -87,20 +87,20 @@ def test_subject_and_fold_tables(tiny_manifest):
 
 def test_pick_images_filters_and_spreads_over_subjects(tiny_manifest):
     manifest, _ = tiny_manifest
-    picked = ds.pick_images(manifest, labels=["pain"], limit=3)
+    picked = tables.pick_images(manifest, labels=["pain"], limit=3)
     assert set(picked["label"]) == {"pain"}
     assert picked["subject"].nunique() == 3
-    assert ds.pick_images(manifest, datasets=["B"], subjects=["I2"], limit=5)["path"].tolist() == ["/I2_0.png"]
-    assert ds.pick_images(manifest, datasets=["nothing"]).empty
+    assert tables.pick_images(manifest, datasets=["B"], subjects=["I2"], limit=5)["path"].tolist() == ["/I2_0.png"]
+    assert tables.pick_images(manifest, datasets=["nothing"]).empty
     with pytest.raises(ValueError, match="limit"):
-        ds.pick_images(manifest, limit=0)
+        tables.pick_images(manifest, limit=0)
 
 
 def test_map_agreement_rank_correlation_and_top_iou():
     rng = np.random.default_rng(0)
     base = rng.random((16, 16))
     maps = {"a": base, "same": 3 * base + 1, "reversed": -base, "flat": np.zeros((16, 16))}
-    rank, iou = ds.map_agreement(maps, top_fraction=0.25)
+    rank, iou = grid.map_agreement(maps, top_fraction=0.25)
     assert rank.loc["a", "same"] == pytest.approx(1.0)
     assert rank.loc["a", "reversed"] == pytest.approx(-1.0)
     assert iou.loc["a", "same"] == pytest.approx(1.0)
@@ -108,35 +108,35 @@ def test_map_agreement_rank_correlation_and_top_iou():
     assert np.isnan(rank.loc["a", "flat"]) and np.isnan(iou.loc["a", "flat"])
     assert (rank.to_numpy() == rank.to_numpy().T)[~np.isnan(rank.to_numpy())].all()
     with pytest.raises(ValueError, match="one shape"):
-        ds.map_agreement({"a": base, "b": np.zeros((8, 8))})
-    mean = ds.mean_agreement([iou, iou])
+        grid.map_agreement({"a": base, "b": np.zeros((8, 8))})
+    mean = grid.mean_agreement([iou, iou])
     assert mean.loc["a", "same"] == pytest.approx(1.0)
 
 
 def test_region_share_frame_means_over_images():
-    frame = ds.region_share_frame({"m": [{"eyes": 0.2, "mouth": 0.8}, {"eyes": 0.6, "mouth": 0.4}]})
+    frame = tables.region_share_frame({"m": [{"eyes": 0.2, "mouth": 0.8}, {"eyes": 0.6, "mouth": 0.4}]})
     eyes = frame.set_index("region").loc["eyes"]
     assert eyes["share"] == pytest.approx(0.4) and eyes["std"] == pytest.approx(0.2) and eyes["images"] == 2
-    figure = ds.region_share_figure(frame, "t")
+    figure = figures.region_share_figure(frame, "t")
     assert len(figure.data) == 1
 
 
 def test_mean_roc_averages_fold_curves_vertically():
     perfect = (np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0]))
     chance = (np.array([0.0, 1.0]), np.array([0.0, 1.0]))
-    mean = ds.mean_roc([perfect, chance], points=11)
+    mean = tables.mean_roc([perfect, chance], points=11)
     assert mean["tpr"].iloc[5] == pytest.approx(0.75)
     assert mean["tpr_std"].iloc[5] == pytest.approx(0.25)
-    figure = ds.roc_figure({0: perfect, 1: chance}, "roc")
+    figure = figures.roc_figure({0: perfect, 1: chance}, "roc")
     assert [t.name for t in figure.data][:2] == ["fold 0", "fold 1"]
 
 
 def test_table2_side_by_side_and_cd_figure():
     ours = pd.DataFrame({"vgg16": ["90.0 ± 1"], "mine": ["50.0 ± 2"]}, index=["accuracy"])
     paper = pd.DataFrame({"vgg16": ["86.2 ± 7"]}, index=["accuracy"])
-    table = ds.table2_side_by_side(ours, paper)
+    table = tables.table2_side_by_side(ours, paper)
     assert table.loc["accuracy"].tolist() == ["90.0 ± 1", "86.2 ± 7", "50.0 ± 2", "-"]
-    figure = ds.critical_difference_figure({"a": 1.2, "b": 2.0, "c": 2.8}, 1.0, [["a", "b"], ["b", "c"]])
+    figure = figures.critical_difference_figure({"a": 1.2, "b": 2.0, "c": 2.8}, 1.0, [["a", "b"], ["b", "c"]])
     assert sum(t.name == "not significantly different" for t in figure.data) == 2
 
 
@@ -185,9 +185,9 @@ def make_files_run(root: Path, models: tuple[str, ...] = ("vgg16", "ncnn"), k: i
     DONE, like a run still training). Enough for the Data, Metrics and Models pages."""
     from PIL import Image
 
-    from painxai.evaluation import fold_metrics
-    from painxai.folds import folds_document, make_folds
-    from painxai.manifest import write_manifest
+    from painxai.data.folds import folds_document, make_folds
+    from painxai.data.manifest import write_manifest
+    from painxai.evaluation.metrics import fold_metrics
 
     rng = np.random.default_rng(0)
     rows = []
@@ -234,7 +234,7 @@ def add_fold_weights(run: Path, seed: int = 0) -> Path:
     import keras
 
     from painxai.models import SPECS, build, split_model
-    from painxai.runs import Run
+    from painxai.runs.reader import Run
 
     opened = Run(run)
     for model in opened.models():
@@ -427,7 +427,7 @@ def test_compare_grid_regions_and_agreement(weights_run, monkeypatch):
 
 
 def test_explain_grid_region_shares_follow_the_label_maps(weights_run):
-    from painxai.runs import Run
+    from painxai.runs.reader import Run
 
     run = Run(weights_run)
     ensemble = run.ensemble("ncnn")
@@ -436,7 +436,7 @@ def test_explain_grid_region_shares_follow_the_label_maps(weights_run):
     labels[:40] = 2  # the top half is "eyes"
     # With random weights one of the two maps may be all zero (ReLU); the other then has positive mass.
     grids = [
-        ds.explain_grid([image, image], [None, None], [labels, None], {"ncnn": ds.fold_subset(ensemble, [0])}, m)
+        grid.explain_grid([image, image], [None, None], [labels, None], {"ncnn": grid.fold_subset(ensemble, [0])}, m)
         for m in ("gradcam", "counterfactual")
     ]
     grid = max(grids, key=lambda g: g.maps["ncnn"][0].sum())
@@ -444,4 +444,4 @@ def test_explain_grid_region_shares_follow_the_label_maps(weights_run):
     assert len(grid.shares["ncnn"]) == 1
     assert sum(grid.shares["ncnn"][0].values()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="no finished fold"):
-        ds.fold_subset(ensemble, [7])
+        grid.fold_subset(ensemble, [7])

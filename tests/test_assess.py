@@ -1,4 +1,4 @@
-"""One photo end to end (painxai.assess) and ``painxai explain`` on a tiny two-fold ncnn run written here."""
+"""One photo end to end (painxai.inference.assess) and ``painxai explain`` on a tiny two-fold ncnn run written here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from painxai.regions import REGIONS, mask_path
+from painxai.data.regions import REGIONS, mask_path
 
 PHOTO_SHAPE = (180, 240)
 BOX = (60.0, 30.0, 180.0, 150.0)
@@ -58,9 +58,9 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_assess_photo_with_a_given_box(tiny_run: Path, photo: Path) -> None:
-    from painxai.assess import assess_photo, load_ensembles
-    from painxai.imaging import load_image
-    from painxai.runs import Run
+    from painxai.data.images import load_image
+    from painxai.inference.assess import assess_photo, load_ensembles
+    from painxai.runs.reader import Run
 
     run = Run(tiny_run)
     image = load_image(photo)
@@ -82,8 +82,8 @@ def test_assess_photo_with_a_given_box(tiny_run: Path, photo: Path) -> None:
 
 
 def test_load_ensembles_rejects_unknown_models_and_folds(tiny_run: Path) -> None:
-    from painxai.assess import load_ensembles
-    from painxai.runs import Run, RunError
+    from painxai.inference.assess import load_ensembles
+    from painxai.runs.reader import Run, RunError
 
     run = Run(tiny_run)
     with pytest.raises(ValueError, match="not in run"):

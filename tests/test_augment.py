@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
-import painxai.augment as augment_module
-from painxai.augment import (
+import painxai.training.augment as augment_module
+from painxai.data.regions import REGIONS, mask_path
+from painxai.faces.crop import apply_affine
+from painxai.training.augment import (
     PARAM_COLUMNS,
     REASON_OUTSIDE,
     REASON_UNDETECTED,
@@ -25,8 +27,6 @@ from painxai.augment import (
     settings_key,
     warp_sample,
 )
-from painxai.crop import apply_affine
-from painxai.regions import REGIONS, mask_path
 
 SIZE = 64
 # Distinct colours per region value (0 = background), far apart so interpolation cannot confuse them.
@@ -290,8 +290,8 @@ def test_bad_inputs_get_clear_errors(manifest: pd.DataFrame) -> None:
 
 @pytest.fixture(scope="module")
 def twin_manifest(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    from painxai.manifest import read_manifest
-    from painxai.synth import generate_twin
+    from painxai.data.manifest import read_manifest
+    from painxai.synth.twin import generate_twin
 
     summary = generate_twin(tmp_path_factory.mktemp("twin"), seed=0, size_scale=0.02, workers=1)
     return read_manifest(summary.manifest_path)
@@ -302,8 +302,8 @@ def test_twin_masks_and_pixels_follow_the_same_transform(twin_manifest: pd.DataF
     of the same region and of the same colour (times the brightness factor)."""
     import cv2
 
-    from painxai.crop import crop_face, invert_affine
-    from painxai.imaging import load_image
+    from painxai.data.images import load_image
+    from painxai.faces.crop import crop_face, invert_affine
 
     chosen = twin_manifest.groupby("dataset").head(2)  # small UNIFESP-like frames and large iCOPE-like photos
     result = augment_manifest(chosen, None, FAST, seed=4, workers=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from painxai.crop import CropTransform, crop_face, square_box
+from painxai.faces.crop import CropTransform, crop_face, square_box
 
 
 def _photo(height: int = 90, width: int = 120, seed: int = 0) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from painxai.data.regions import CUE_REGIONS, REGIONS
 from painxai.explain import attribution, display, faithfulness
 from painxai.explain.cam import (
     ClassTarget,
@@ -21,7 +22,6 @@ from painxai.explain.cam import (
     prob_pain,
     upsample,
 )
-from painxai.regions import CUE_REGIONS, REGIONS
 
 SIZE = 32
 LAYER = "last_conv"
@@ -190,7 +190,7 @@ def test_public_gradcam_on_registry_models(name: str, size: int) -> None:
 def test_fold_ensemble_runs_the_trunk_once_and_matches_each_fold() -> None:
     from painxai.explain.ensemble import ensemble_explain
     from painxai.models import SPECS, build, preprocess, split_model
-    from painxai.runs import FoldEnsemble
+    from painxai.runs.reader import FoldEnsemble
 
     network = build("vgg16", input_shape=(32, 32, 3), weights=None, seed=0)
     trunk, template = split_model(network, SPECS["vgg16"].phase2_cut_layer)

@@ -13,10 +13,10 @@ import pytest
 from skimage import data
 from typer.testing import CliRunner
 
-from painxai import faces
 from painxai.cli import app
-from painxai.imaging import encode_png
-from painxai.regions import LANDMARKS, REGIONS
+from painxai.data.images import encode_png
+from painxai.data.regions import LANDMARKS, REGIONS
+from painxai.faces import detection as faces
 
 
 @pytest.fixture(scope="module")

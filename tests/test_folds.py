@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from painxai import folds as fd
 from painxai.cli import app
-from painxai.manifest import write_manifest
+from painxai.data import folds as fd
+from painxai.data.manifest import write_manifest
 
 
 def paper_composition(seed: int = 0) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painxai.imaging import ImageLoadError, encode_png, load_image
+from painxai.data.images import ImageLoadError, encode_png, load_image
 
 
 def _save(image: Image.Image, path: Path, fmt: str, **options) -> Path:

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from painxai import manifest as mf
 from painxai.cli import app
+from painxai.data import manifest as mf
 
 TEST_VECTOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "icope_unifesp_filenames.csv"
 

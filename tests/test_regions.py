@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from painxai import regions
+from painxai.data import regions
 
 
 def test_paint_order_covers_every_region_once():

@@ -16,8 +16,9 @@ from sklearn.calibration import calibration_curve as sk_calibration_curve
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from typer.testing import CliRunner
 
-from painxai import evaluation, report, stats
 from painxai.cli import app
+from painxai.evaluation import metrics as evaluation
+from painxai.evaluation import report, stats
 
 MODELS = {"vgg16": 1.6, "resnet50": 1.2, "ncnn": 0.7}  # model -> separation of its pain scores (skill)
 N_FOLDS = 10

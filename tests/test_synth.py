@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painxai import synth
-from painxai.manifest import read_manifest
-from painxai.regions import REGIONS, label_map_to_masks, mask_path
+from painxai.data.manifest import read_manifest
+from painxai.data.regions import REGIONS, label_map_to_masks, mask_path
+from painxai.synth import twin as synth
 
 SCALE = 0.1
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painxai.dataset import ImagePool, fold_indices
-from painxai.folds import read_folds
-from painxai.manifest import read_manifest
-from painxai.runs import Run, RunError
-from painxai.train import TrainConfig, TrainError, class_weights, train
+from painxai.data.folds import read_folds
+from painxai.data.manifest import read_manifest
+from painxai.runs.reader import Run, RunError
+from painxai.training.pool import ImagePool, fold_indices
+from painxai.training.protocol import TrainConfig, TrainError, class_weights, train
 
 MODELS = ("vgg16", "ncnn")
 
@@ -98,8 +98,8 @@ def test_smoke_run_writes_every_artifact(smoke_run: Path, tiny_twin: dict[str, P
 def test_fold_models_reload_to_the_saved_predictions(smoke_run: Path, tiny_twin: dict[str, Path]) -> None:
     """initial + trained weights rebuild each fold's model exactly: its test predictions match the
     file, through load_fold_model and through the shared-trunk ensemble."""
-    from painxai.dataset import face_crops
     from painxai.models import preprocess, prob_pain
+    from painxai.training.pool import face_crops
 
     run = Run(smoke_run)
     manifest = run.manifest()

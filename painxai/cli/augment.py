@@ -26,9 +26,9 @@ def augment(
 ) -> None:
     """Augment every image of a manifest as the paper did (rotation, shear, shift, zoom, brightness, flip),
     keeping only samples whose face stays inside; prints the kept, redrawn and given-up counts."""
-    from painxai.augment import AugmentError, AugmentSettings, augment_manifest
-    from painxai.imaging import ImageLoadError
-    from painxai.manifest import ManifestError, read_manifest
+    from painxai.data.images import ImageLoadError
+    from painxai.data.manifest import ManifestError, read_manifest
+    from painxai.training.augment import AugmentError, AugmentSettings, augment_manifest
 
     with user_errors(ManifestError, AugmentError, ImageLoadError):
         settings = AugmentSettings(per_image=per_image, crop_size=size, margin=margin, check_detector=check_detector)

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from painxai import manifest as mf
 from painxai.cli.common import console, user_errors
-from painxai.folds import FoldError, write_folds
+from painxai.data import manifest as mf
+from painxai.data.folds import FoldError, write_folds
 
 manifest_app = typer.Typer(help="Build manifests (one CSV format for any dataset) from the real databases.")
 
@@ -83,7 +83,7 @@ def synth(
     size_scale: float = typer.Option(1.0, help="Scale the number of subjects and images (tests use 0.1)."),
 ) -> None:
     """Generate the synthetic twin of UNIFESP + iCOPE with known pain cues and region masks."""
-    from painxai.synth import generate_twin
+    from painxai.synth.twin import generate_twin
 
     summary = generate_twin(out, seed=seed, size_scale=size_scale, progress=True)
     frame = mf.read_manifest(summary.manifest_path, check_files=False)

@@ -40,7 +40,7 @@ def _twin_label_map(image: Path, shape: tuple[int, ...]) -> Any:
     import numpy as np
     from PIL import Image
 
-    from painxai.regions import mask_path
+    from painxai.data.regions import mask_path
 
     path = mask_path(image)
     if not path.is_file():
@@ -62,10 +62,10 @@ def explain(
 ) -> None:
     """Explain one photo with every fold model of a run: maps, probabilities, NFCS region shares, faithfulness."""
     from painxai import atomic
-    from painxai.assess import assess_photo, faithfulness_scores, load_ensembles
+    from painxai.data.images import ImageLoadError, load_image
     from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
-    from painxai.imaging import ImageLoadError, load_image
-    from painxai.runs import Run, RunError
+    from painxai.inference.assess import assess_photo, faithfulness_scores, load_ensembles
+    from painxai.runs.reader import Run, RunError
 
     with user_errors(RunError, ImageLoadError, ValueError):
         chosen_box, chosen_folds = _parse_box(box), _parse_folds(folds)

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from painxai import faces
 from painxai.cli.common import console, user_errors
-from painxai.imaging import ImageLoadError, load_image
+from painxai.data.images import ImageLoadError, load_image
+from painxai.faces import detection as faces
 
 faces_app = typer.Typer(help="Face model files and face detection.")
 

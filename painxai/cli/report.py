@@ -28,10 +28,10 @@ def report(
 ) -> None:
     """Report a run's finished folds: Table 2 (mean ± std), per-fold table, calibration and statistics."""
     from painxai import atomic
-    from painxai.evaluation import MetricsError
-    from painxai.folds import FoldError
-    from painxai.report import ReportError, build_report
-    from painxai.stats import StatisticsError
+    from painxai.data.folds import FoldError
+    from painxai.evaluation.metrics import MetricsError
+    from painxai.evaluation.report import ReportError, build_report
+    from painxai.evaluation.stats import StatisticsError
 
     with user_errors(ReportError, MetricsError, StatisticsError, FoldError):
         built = build_report(run)

@@ -23,9 +23,9 @@ from painxai.cli.common import console, user_errors
 
 
 def _rich_reporter(progress: Progress) -> Any:
-    """A :class:`painxai.train.Reporter` drawing one bar over all folds and one over the current
+    """A :class:`painxai.training.protocol.Reporter` drawing one bar over all folds and one over the current
     fold's epochs (with ETAs), and printing one line per finished fold."""
-    from painxai.train import Reporter
+    from painxai.training.protocol import Reporter
 
     class RichReporter(Reporter):
         def __init__(self) -> None:
@@ -93,12 +93,12 @@ def run_training(
     resume: bool,
     seed: int,
 ) -> None:
-    """Run :func:`painxai.train.train` with progress bars and turn expected errors into messages."""
-    from painxai.dataset import DatasetError
-    from painxai.folds import FoldError
-    from painxai.manifest import ManifestError
+    """Run :func:`painxai.training.protocol.train` with progress bars and turn expected errors into messages."""
+    from painxai.data.folds import FoldError
+    from painxai.data.manifest import ManifestError
     from painxai.models import WeightsFileError, WeightsMissingError
-    from painxai.train import TrainConfig, TrainError, parse_models, train
+    from painxai.training.pool import DatasetError
+    from painxai.training.protocol import TrainConfig, TrainError, parse_models, train
 
     with user_errors(TrainError, ManifestError, FoldError, DatasetError, WeightsMissingError, WeightsFileError):
         config = TrainConfig(
@@ -145,9 +145,9 @@ def demo_command(
 ) -> None:
     """The whole demo: synthetic twin -> 10 folds -> demo training of the 5 models; resumes, and
     returns in seconds when everything is done."""
-    from painxai.folds import FoldError, write_folds
-    from painxai.manifest import ManifestError, read_manifest
-    from painxai.synth import generate_twin
+    from painxai.data.folds import FoldError, write_folds
+    from painxai.data.manifest import ManifestError, read_manifest
+    from painxai.synth.twin import generate_twin
 
     started = time.perf_counter()
     with user_errors(ManifestError, FoldError):
@@ -164,7 +164,7 @@ def _folds_match(folds_path: Path, manifest_path: Path) -> bool:
     """True when ``folds_path`` exists and was made from the manifest as it is now."""
     import json
 
-    from painxai.manifest import sha256_file
+    from painxai.data.manifest import sha256_file
 
     if not folds_path.is_file():
         return False

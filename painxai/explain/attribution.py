@@ -1,6 +1,6 @@
 """NFCS region attribution: where a map puts its positive mass, and the pointing game.
 
-Label maps follow :mod:`painxai.regions`: value ``i + 1`` is ``REGIONS[i]``, 0 is "outside" every
+Label maps follow :mod:`painxai.data.regions`: value ``i + 1`` is ``REGIONS[i]``, 0 is "outside" every
 region. They come from the twin's ground-truth masks or from FaceMesh landmarks on real photos.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from painxai.regions import CUE_REGIONS, REGIONS
+from painxai.data.regions import CUE_REGIONS, REGIONS
 
 OUTSIDE = "outside"
 # The original pointing game (Zhang et al. 2016) counts a hit within 15 px of the object at

@@ -2,7 +2,7 @@
 
 All folds of a model start from the same initial weights and train only the layers after the
 model's phase-2 cut, so the layers before the cut are identical across folds
-(:class:`painxai.runs.FoldEnsemble` keeps them once, as ``trunk``). The last conv layer lives in
+(:class:`painxai.runs.reader.FoldEnsemble` keeps them once, as ``trunk``). The last conv layer lives in
 the tails, so a fold's map needs only the trunk's output: one trunk pass serves all ten folds.
 """
 
@@ -18,7 +18,7 @@ from painxai.explain.cam import ClassTarget, check_crops, forward, method_class
 
 
 class FoldEnsembleLike(Protocol):
-    """What :func:`ensemble_explain` needs of :class:`painxai.runs.FoldEnsemble`."""
+    """What :func:`ensemble_explain` needs of :class:`painxai.runs.reader.FoldEnsemble`."""
 
     name: str
     folds: list[int]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from painxai.atomic import atomic_path
+from painxai.errors import PainxaiError
 from painxai.models.specs import SPECS, ModelSpec, get_spec
 from painxai.paths import weights_dir
 
@@ -36,11 +37,11 @@ INCEPTION_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
 _KNOWN_VARIABLE_NAMES = frozenset({"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"})
 
 
-class WeightsMissingError(RuntimeError):
+class WeightsMissingError(PainxaiError, RuntimeError):
     """The pretrained weights a model needs are not on this machine (the message says how to get them)."""
 
 
-class WeightsFileError(ValueError):
+class WeightsFileError(PainxaiError, ValueError):
     """A weight file does not fit the model: unmatched, missing or left-over layers or tensors."""
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from painxai import evaluation
-from painxai import stats as statistics
+from painxai.errors import PainxaiError
+from painxai.evaluation import metrics as evaluation
+from painxai.evaluation import stats as statistics
 
 # Coutrin & Thomaz 2022, Table 2 (SPEC §1): (mean, std) over 10 folds; accuracy, F1, AUC in %.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
@@ -42,7 +43,7 @@ CONSISTENCY_TOLERANCE = 1e-6
 _FOLD_DIR = re.compile(r"^fold_(\d+)$")
 
 
-class ReportError(ValueError):
+class ReportError(PainxaiError, ValueError):
     """A run folder that cannot be reported on."""
 
 
@@ -94,7 +95,7 @@ def _total_images(root: Path) -> int | None:
     """Images in the whole cross-validation: from folds.json test sizes, else the run's manifest.csv."""
     folds_path, manifest_path = root / "folds.json", root / "manifest.csv"
     if folds_path.is_file():
-        from painxai.folds import read_folds
+        from painxai.data.folds import read_folds
 
         document = read_folds(folds_path)
         sizes = [fold.get("test_images") for fold in document["folds"]]
@@ -110,7 +111,7 @@ def _expected_folds(root: Path) -> int | None:
     folds_path = root / "folds.json"
     if not folds_path.is_file():
         return None
-    from painxai.folds import read_folds
+    from painxai.data.folds import read_folds
 
     return int(read_folds(folds_path)["k"])
 

@@ -12,7 +12,7 @@ Layout of ``out``::
     twin.json                                 seed, size_scale and generator version of the twin
     truth.csv                                 per image: keypoints (pixels) and cue intensities
     <dataset>/<subject>/<subject>_<k>.png     the photos
-    <dataset>/<subject>/<subject>_<k>.regions.png   region label maps (see painxai.regions)
+    <dataset>/<subject>/<subject>_<k>.regions.png   region label maps (see painxai.data.regions)
 
 The plan (:func:`plan_twin`) fixes who is in the twin, the labels and the cues without drawing;
 each photo is then drawn from numpy generators seeded by (seed, dataset, subject, image), so the
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.manifest import COLUMNS, read_manifest, write_manifest
-from painxai.regions import mask_path
+from painxai.data.manifest import COLUMNS, read_manifest, write_manifest
+from painxai.data.regions import mask_path
 
 # Bump when the drawing changes, so that an old twin on disk is regenerated.
 GENERATOR_VERSION = 1
@@ -202,8 +202,7 @@ def draw_image(seed: int, plan: ImagePlan) -> tuple[np.ndarray, np.ndarray, dict
 
     ``info`` holds ``face_box`` (x0, y0, x1, y1) and ``keypoints`` (name -> (x, y)), in pixels.
     """
-    from painxai import synth_draw
-
+    from painxai.synth.twin import draw as synth_draw
     spec = DATASETS[plan.dataset_index]
     look = synth_draw.draw_look(np.random.default_rng((seed, plan.dataset_index, plan.subject_index, 2)))
     cues = dict(zip(CUES, plan.cues, strict=True))

@@ -33,13 +33,14 @@ from typing import Any, Literal
 import numpy as np
 
 from painxai import atomic, paths
-from painxai.regions import LANDMARKS, PAINT_ORDER, REGION_GROUPS, REGIONS
+from painxai.data.regions import LANDMARKS, PAINT_ORDER, REGION_GROUPS, REGIONS
+from painxai.errors import PainxaiError
 
 # ---------------------------------------------------------------------------------------------------
 # Model files
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(PainxaiError, RuntimeError):
     """A face model file is missing, corrupted, or could not be obtained."""
 
 
@@ -324,7 +325,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB photo of at least 8x8 pixels, got {image.dtype} "
-                         f"{image.shape}; read photos with painxai.imaging.load_image")
+                         f"{image.shape}; read photos with painxai.data.images.load_image")
     return image
 
 

@@ -1,6 +1,6 @@
 """Reading a training run: finished folds, their predictions, metrics, histories and models.
 
-A run folder (docs/ARCHITECTURE.md) is written by :mod:`painxai.train`. Only folds whose ``DONE``
+A run folder (docs/ARCHITECTURE.md) is written by :mod:`painxai.training.protocol`. Only folds whose ``DONE``
 marker exists are read, so a run still in progress can be shown: its unfinished folds are simply
 not there yet.
 
@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painxai.errors import PainxaiError
+
 _FOLD_DIR = re.compile(r"^fold_(\d+)$")
 
 
-class RunError(ValueError):
+class RunError(PainxaiError, ValueError):
     """A folder that is not a readable run, or a request for something the run does not hold."""
 
 
@@ -47,8 +49,8 @@ class FoldEnsemble:
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Pain probabilities of every fold model for RGB uint8 ``images`` (N, S, S, 3) (resized to
         the model's input size when S differs); returns (F, N) float32, the trunk run once."""
-        from painxai.dataset import resize_images
         from painxai.models import preprocess, prob_pain
+        from painxai.training.pool import resize_images
 
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
@@ -111,14 +113,14 @@ class Run:
             raise RunError(f"{self.path}: run.json has no input size for {model!r}") from None
 
     def manifest(self) -> pd.DataFrame:
-        """The run's copy of the manifest (:func:`painxai.manifest.read_manifest`, files not checked)."""
-        from painxai.manifest import read_manifest
+        """The run's copy of the manifest (:func:`painxai.data.manifest.read_manifest`, files not checked)."""
+        from painxai.data.manifest import read_manifest
 
         return read_manifest(self.path / "manifest.csv", check_files=False)
 
     def folds(self) -> dict:
-        """The run's folds document (:func:`painxai.folds.read_folds`)."""
-        from painxai.folds import read_folds
+        """The run's folds document (:func:`painxai.data.folds.read_folds`)."""
+        from painxai.data.folds import read_folds
 
         return read_folds(self.path / "folds.json")
 

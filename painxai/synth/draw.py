@@ -1,6 +1,6 @@
-"""Procedural drawing of one synthetic swaddled-newborn photo for :mod:`painxai.synth`.
+"""Procedural drawing of one synthetic swaddled-newborn photo for :mod:`painxai.synth.twin`.
 
-Only :mod:`painxai.synth` imports this module (it needs OpenCV). A face is laid out in *face units*:
+Only :mod:`painxai.synth.twin` imports this module (it needs OpenCV). A face is laid out in *face units*:
 the origin is the centre of the face, x grows to the right of the picture, y grows downwards, and the
 chin is at y = 0.5. Everything is drawn on an upright canvas a little larger than the frame, then the
 whole canvas is rotated by the camera roll with one affine warp; the region label map is drawn from
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from painxai.regions import REGIONS
+from painxai.data.regions import REGIONS
 
 Color = tuple[float, float, float]  # RGB in [0, 1]
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from painxai.crop import CropTransform, crop_face
 from painxai.explain.attribution import region_shares
+from painxai.faces.crop import CropTransform, crop_face
 
 if TYPE_CHECKING:
-    from painxai.faces import Face, FaceSearch, Landmarks
-    from painxai.runs import FoldEnsemble, Run
+    from painxai.faces.detection import Face, FaceSearch, Landmarks
+    from painxai.runs.reader import FoldEnsemble, Run
 
 Box = tuple[float, float, float, float]
 # A fold "says pain" when its pain probability reaches this (the paper's decision threshold).
@@ -104,7 +104,7 @@ def locate_face(image: np.ndarray, box: Box | None = None) -> tuple[Box | None, 
 
     Returns (box or None when nothing was found, the search or None when not run, the Face used).
     """
-    from painxai.faces import Face, detect_faces
+    from painxai.faces.detection import Face, detect_faces
 
     if box is not None:
         return box, None, Face(box=tuple(float(v) for v in box), score=1.0, keypoints=None)
@@ -119,7 +119,7 @@ def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | Non
     The label map is None when there is no face, the landmark model file is missing, or the
     landmarks fail their quality checks (a wrong mask would give wrong shares).
     """
-    from painxai.faces import ModelFileError, face_landmarks, landmark_region_masks
+    from painxai.faces.detection import ModelFileError, face_landmarks, landmark_region_masks
 
     if face is None:
         return None, None

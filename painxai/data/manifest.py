@@ -25,10 +25,10 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from painxai.errors import PainxaiError
 import pandas as pd
 
 from painxai import atomic
-
 LABELS = ("pain", "nopain")
 REQUIRED_COLUMNS = ("path", "subject", "dataset", "label")
 COLUMNS = (*REQUIRED_COLUMNS, "face_box")
@@ -39,7 +39,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 NFCS_PAIN_THRESHOLD = 3.0
 
 
-class ManifestError(ValueError):
+class ManifestError(PainxaiError, ValueError):
     """A manifest that cannot be used; the message names the file, line and column."""
 
 

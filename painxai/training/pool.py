@@ -6,11 +6,11 @@ computes model features once per pool image and every fold picks its rows by ind
 arrays are ``pool.images[indices.train]`` etc. (see :func:`fold_indices`).
 
 Where a face comes from, in order: the manifest's ``face_box``; else the face detector
-(:func:`painxai.faces.detect_faces`); else a centred square crop. The counts are kept in
+(:func:`painxai.faces.detection.detect_faces`); else a centred square crop. The counts are kept in
 ``ImagePool.crop_sources`` so the run can report how many faces were guessed.
 
 Face crops are cached on disk as one ``.npz`` per (manifest content, size, margin), written
-atomically; the augmented samples are cached by :mod:`painxai.augment` itself.
+atomically; the augmented samples are cached by :mod:`painxai.training.augment` itself.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.folds import fold_subjects, validation_subjects
+from painxai.data.folds import fold_subjects, validation_subjects
+from painxai.errors import PainxaiError
 
 LABEL_VALUES = {"nopain": 0, "pain": 1}
 CROP_SOURCES = ("manifest", "detected", "centre")
@@ -36,7 +37,7 @@ CROP_SOURCES = ("manifest", "detected", "centre")
 _CROP_CACHE_VERSION = 1
 
 
-class DatasetError(ValueError):
+class DatasetError(PainxaiError, ValueError):
     """Training data that cannot be assembled (empty folds, a class missing...)."""
 
 
@@ -123,7 +124,7 @@ def _face_box(image: np.ndarray, box: tuple[float, float, float, float] | None) 
     """The box to crop and where it came from: the manifest's, a detected one, or None (centre)."""
     if box is not None:
         return box, "manifest"
-    from painxai.faces import detect_faces
+    from painxai.faces.detection import detect_faces
 
     search = detect_faces(image)
     if search.faces:
@@ -153,8 +154,8 @@ def face_crops(
         if cache_file.is_file():
             with np.load(cache_file) as cached:
                 return FaceCrops(images=cached["images"], sources=cached["sources"].astype(str))
-    from painxai.crop import crop_face
-    from painxai.imaging import load_image
+    from painxai.data.images import load_image
+    from painxai.faces.crop import crop_face
 
     images = np.empty((len(manifest), size, size, 3), dtype=np.uint8)
     sources = []
@@ -207,7 +208,7 @@ def build_pool(
     on_image: Callable[[int, int], None] | None = None,
 ) -> ImagePool:
     """Face crops of the whole manifest plus ``per_image`` augmented samples of each image of
-    ``augment_subjects`` (the paper's augmentation, :func:`painxai.augment.augment_manifest`,
+    ``augment_subjects`` (the paper's augmentation, :func:`painxai.training.augment.augment_manifest`,
     cached under ``cache_dir/augment``). ``per_image = 0`` gives no augmented samples.
 
     Returns an :class:`ImagePool` of ``size`` x ``size`` images.
@@ -219,7 +220,7 @@ def build_pool(
     parts_images, parts_labels, parts_subjects, parts_rows = [crops.images], [labels], [subjects], [rows]
     report: dict = {}
     if per_image > 0 and augment_subjects:
-        from painxai.augment import augment_manifest
+        from painxai.training.augment import augment_manifest
 
         settings = augment_settings(per_image, size, margin)
         out_dir = Path(cache_dir) / "augment" if cache_dir is not None else None
@@ -246,9 +247,9 @@ def build_pool(
 
 
 def augment_settings(per_image: int, size: int, margin: float) -> object:
-    """The paper's augmentation settings (:class:`painxai.augment.AugmentSettings` defaults) with
+    """The paper's augmentation settings (:class:`painxai.training.augment.AugmentSettings` defaults) with
     ``per_image`` samples of ``size`` px crops enlarged by ``margin``."""
-    from painxai.augment import AugmentSettings
+    from painxai.training.augment import AugmentSettings
 
     return AugmentSettings(per_image=per_image, crop_size=size, margin=margin)
 
@@ -278,7 +279,7 @@ def fold_indices(
     manifest: pd.DataFrame,
 ) -> FoldIndices:
     """Split the pool for ``fold``: test = the fold's subjects (originals only); validation =
-    :func:`painxai.folds.validation_subjects` of the remaining subjects (originals only);
+    :func:`painxai.data.folds.validation_subjects` of the remaining subjects (originals only);
     train = the other subjects, originals and their augmented samples.
 
     Raises :class:`DatasetError` when a split is empty or training lacks a class.

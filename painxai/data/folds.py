@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from painxai.errors import PainxaiError
 import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.manifest import read_manifest, sha256_file
+from painxai.data.manifest import read_manifest, sha256_file
 
 
-class FoldError(ValueError):
+class FoldError(PainxaiError, ValueError):
     """A fold request that cannot be met, or a malformed folds file."""
 
 

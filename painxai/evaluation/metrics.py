@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from painxai.errors import PainxaiError
+
 POSITIVE = "pain"
 NEGATIVE = "nopain"
 ECE_BINS = 10
 
 
-class MetricsError(ValueError):
+class MetricsError(PainxaiError, ValueError):
     """Labels or probabilities that cannot be scored."""
 
 

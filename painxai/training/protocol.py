@@ -44,7 +44,10 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.dataset import (
+from painxai.data.folds import read_folds
+from painxai.data.manifest import read_manifest, sha256_file, write_manifest
+from painxai.errors import PainxaiError
+from painxai.training.pool import (
     FoldIndices,
     ImagePool,
     build_pool,
@@ -53,15 +56,13 @@ from painxai.dataset import (
     resize_images,
     training_subjects,
 )
-from painxai.folds import read_folds
-from painxai.manifest import read_manifest, sha256_file, write_manifest
 
 MODEL_NAMES = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
 WEIGHT_CHOICES = ("pretrained", "none", "auto")
 RUN_FORMAT = 1
 
 
-class TrainError(ValueError):
+class TrainError(PainxaiError, ValueError):
     """A training request that cannot be met (bad options, a run folder that does not match)."""
 
 
@@ -290,7 +291,7 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
         "class_weighting": "balanced: weight n / (2 n_class) per training image, from the fold's training "
         "labels (augmented samples included); validation loss unweighted",
         "validation": f"about {profile.validation_fraction:.0%} of each dataset's training subjects, by subject "
-        "(painxai.folds.validation_subjects, seed + fold)",
+        "(painxai.data.folds.validation_subjects, seed + fold)",
         "versions": package_versions(),
         "model_settings": {},
         "timings": {},
@@ -754,8 +755,8 @@ def fold_standardization(dense: Any, mean: np.ndarray, scale: np.ndarray) -> Non
 
 
 def _metrics(labels: np.ndarray, probabilities: np.ndarray, epochs: dict[str, int], **extra: Any) -> dict[str, Any]:
-    """The fold's metrics via :func:`painxai.evaluation.fold_metrics` (JSON-safe)."""
-    from painxai.evaluation import fold_metrics, json_safe
+    """The fold's metrics via :func:`painxai.evaluation.metrics.fold_metrics` (JSON-safe)."""
+    from painxai.evaluation.metrics import fold_metrics, json_safe
 
     total = sum(epochs.values())
     return json_safe(

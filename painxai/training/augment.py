@@ -63,7 +63,8 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.crop import Box, apply_affine, cv2_matrix, invert_affine, transform_box
+from painxai.errors import PainxaiError
+from painxai.faces.crop import Box, apply_affine, cv2_matrix, invert_affine, transform_box
 
 # Bump when the way samples are drawn or rendered changes, so old caches are not reused.
 ALGORITHM_VERSION = 1
@@ -81,7 +82,7 @@ MIN_IMAGES_PER_WORKER = 25
 FaceDetector = Callable[[np.ndarray], list[Box]]
 
 
-class AugmentError(ValueError):
+class AugmentError(PainxaiError, ValueError):
     """Settings or inputs the augmentation cannot use; the message says which and why."""
 
 
@@ -191,7 +192,7 @@ def draw_params(rng: np.random.Generator, settings: AugmentSettings, size: int) 
 
 
 def sample_matrix(params: TransformParams, size: int) -> np.ndarray:
-    """The 2x3 affine map from crop pixels to sample pixels (edge convention, :mod:`painxai.crop`).
+    """The 2x3 affine map from crop pixels to sample pixels (edge convention, :mod:`painxai.faces.crop`).
 
     Built as Keras builds its inverse map, about the crop centre: rotation · shift · shear · zoom,
     then the horizontal flip; the forward map returned is its inverse.
@@ -411,16 +412,16 @@ def _sample_rng(seed: int, content_sha1: str, index: int) -> np.random.Generator
 
 
 def _detector_boxes(image: np.ndarray) -> list[Box]:
-    from painxai.faces import detect_faces
+    from painxai.faces.detection import detect_faces
 
     return [tuple(float(v) for v in face.box) for face in detect_faces(image).faces]
 
 
 def detector_name() -> str | None:
-    """Which face detector :func:`painxai.faces.detect_faces` runs here (``"mediapipe"``, ``"haar"``),
+    """Which face detector :func:`painxai.faces.detection.detect_faces` runs here (``"mediapipe"``, ``"haar"``),
     or None when none works. Loads the detector, which takes seconds the first time in a process."""
     try:
-        from painxai.faces import detect_faces
+        from painxai.faces.detection import detect_faces
 
         return str(detect_faces(np.full((64, 64, 3), 128, dtype=np.uint8)).detector)
     except Exception:  # any failure means "no detector": the geometric check still applies
@@ -443,7 +444,7 @@ def _read_label_map(image_path: str, shape: tuple[int, int]) -> np.ndarray | Non
     """The twin's ground-truth region label map beside the image, if there is one of the right shape."""
     from PIL import Image
 
-    from painxai.regions import mask_path
+    from painxai.data.regions import mask_path
 
     path = mask_path(image_path)
     if not path.is_file():
@@ -457,14 +458,14 @@ def _read_label_map(image_path: str, shape: tuple[int, int]) -> np.ndarray | Non
 
 def _augment_one(job: _Job) -> dict[str, np.ndarray]:
     """Crop one source image and make its samples; writes the cache file when asked. Runs in a worker."""
-    from painxai.crop import crop_face
-    from painxai.imaging import load_image
+    from painxai.data.images import load_image
+    from painxai.faces.crop import crop_face
 
     settings = job.settings
     photo = load_image(job.path)
     box, box_source = job.manifest_box, "manifest"
     if box is None and job.find_box:
-        from painxai.faces import detect_faces
+        from painxai.faces.detection import detect_faces
 
         primary = detect_faces(photo).primary
         box, box_source = (tuple(float(v) for v in primary.box), "detected") if primary else (None, "centre")
@@ -561,7 +562,7 @@ def augment_manifest(
 
     Parameters
     ----------
-    manifest: a manifest frame (:func:`painxai.manifest.read_manifest`): ``path``, ``subject``,
+    manifest: a manifest frame (:func:`painxai.data.manifest.read_manifest`): ``path``, ``subject``,
         ``label`` and optional ``face_box`` (photo pixels; when missing the detector finds the face
         if one is available, else the crop is the centred square).
     out_dir: folder of the per-image ``.npz`` cache files.

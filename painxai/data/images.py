@@ -13,6 +13,7 @@ import io
 import os
 from pathlib import Path
 
+from painxai.errors import PainxaiError
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -22,7 +23,7 @@ _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(PainxaiError, ValueError):
     """A photo could not be read; the message says why in plain words."""
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from painxai.errors import PainxaiError
+
 CAVEAT = (
     "The folds of one cross-validation share most of their training images, so fold scores are not "
     "independent: Friedman, Nemenyi and Wilcoxon p-values are optimistic (differences look more significant "
@@ -26,7 +28,7 @@ CAVEAT = (
 )
 
 
-class StatisticsError(ValueError):
+class StatisticsError(PainxaiError, ValueError):
     """A score table the tests cannot be run on."""
 
 

@@ -1,0 +1,1 @@
+"""The dashboard's logic without Streamlit: run choice, tables, figures, the comparison grid."""

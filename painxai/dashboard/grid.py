@@ -1,0 +1,160 @@
+"""The Compare grid (images x models, like the paper's Figure 1) and agreement between models' maps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # plotly is imported lazily at run time
+    pass
+
+
+from painxai.dashboard.face_box import Box
+
+
+def map_agreement(maps: Mapping[str, np.ndarray], top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How much the models' explanation maps of one image agree.
+
+    ``maps`` holds one raw map (H, W) per model, all on the same grid (the photo or a common crop).
+    Returns two symmetric model x model tables: the Spearman rank correlation of the pixel values, and the
+    intersection over union of each map's top ``top_fraction`` pixels (its most important region).
+    A constant map (no evidence at all) has no ranking: its correlations are NaN and its top region empty.
+    """
+    from scipy.stats import spearmanr
+
+    if not 0 < top_fraction < 1:
+        raise ValueError(f"top_fraction must be in (0, 1), got {top_fraction}")
+    names = list(maps)
+    shapes = {np.shape(maps[n]) for n in names}
+    if len(shapes) > 1:
+        raise ValueError(f"maps must share one shape to be compared, got {sorted(shapes)}")
+    flat = {n: np.asarray(maps[n], dtype=np.float64).ravel() for n in names}
+    tops = {n: _top_mask(flat[n], top_fraction) for n in names}
+    rank = pd.DataFrame(np.nan, index=names, columns=names)
+    iou = pd.DataFrame(np.nan, index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            constant = np.ptp(flat[a]) == 0 or np.ptp(flat[b]) == 0
+            rho = np.nan if constant else float(spearmanr(flat[a], flat[b]).statistic)
+            # A map without a top region (constant) has nothing to overlap with: NaN, not 0.
+            empty = not tops[a].any() or not tops[b].any()
+            union = np.logical_or(tops[a], tops[b]).sum()
+            overlap = np.nan if empty else float(np.logical_and(tops[a], tops[b]).sum() / union)
+            rank.loc[a, b] = rank.loc[b, a] = rho
+            iou.loc[a, b] = iou.loc[b, a] = overlap
+    return rank, iou
+
+
+def _top_mask(values: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``fraction`` largest positive values (empty for a constant map)."""
+    if np.ptp(values) == 0:
+        return np.zeros(values.shape, dtype=bool)
+    count = max(1, round(fraction * values.size))
+    threshold = np.partition(values, values.size - count)[values.size - count]
+    return (values >= threshold) & (values > values.min())
+
+
+def mean_agreement(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Element-wise mean of several model x model agreement tables (one per image), ignoring NaN."""
+    if not tables:
+        raise ValueError("no agreement tables to average")
+    stacked = np.stack([t.to_numpy(dtype=np.float64) for t in tables])
+    counted = np.isfinite(stacked).sum(axis=0)
+    total = np.where(np.isfinite(stacked), stacked, 0.0).sum(axis=0)
+    mean = np.divide(total, counted, out=np.full(total.shape, np.nan), where=counted > 0)
+    return pd.DataFrame(mean, index=tables[0].index, columns=tables[0].columns)
+
+
+def fold_subset(ensemble: Any, folds: Sequence[int]) -> Any:
+    """The same ensemble restricted to ``folds`` (sharing the trunk and the chosen tails, nothing copied)."""
+    from painxai.runs.reader import FoldEnsemble
+
+    missing = sorted(set(folds) - set(ensemble.folds))
+    if missing or not folds:
+        raise ValueError(f"{ensemble.name} has no finished fold(s) {missing or list(folds)}")
+    tails = [ensemble.tails[ensemble.folds.index(f)] for f in folds]
+    return FoldEnsemble(name=ensemble.name, folds=list(folds), trunk=ensemble.trunk, tails=tails, size=ensemble.size)
+
+
+def map_layers(ensemble: Any) -> list[str]:
+    """Layers of a fold ensemble that a CAM can explain at: those after the shared trunk (they differ per
+    fold) whose output is a spatial (N, h, w, C) feature map, in network order."""
+    model = ensemble.tails[0]
+    names = []
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if shape is not None and len(shape) == 4 and layer.__class__.__name__ != "InputLayer":
+            names.append(layer.name)
+    return names
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """The Compare grid for N images and the chosen models.
+
+    ``faces`` (N, D, D, 3) uint8 face crops for display; per model ``maps[m]`` (N, D, D) raw fold-mean maps
+    on those crops (every model's crop covers the same window, so they align), ``prob_pain[m]`` (N,)
+    fold-mean probabilities, and ``shares[m]`` one region -> share dict per image that has a region label
+    map (images without one are left out of the shares).
+    """
+
+    faces: np.ndarray
+    maps: dict[str, np.ndarray]
+    prob_pain: dict[str, np.ndarray]
+    shares: dict[str, list[dict[str, float]]]
+
+
+def explain_grid(
+    images: Sequence[np.ndarray],
+    boxes: Sequence[Box | None],
+    label_maps: Sequence[np.ndarray | None],
+    ensembles: Mapping[str, Any],
+    method: str = "gradcam",
+    layers: Mapping[str, str | None] | None = None,
+    display_size: int = 160,
+) -> GridResult:
+    """Explain several photos with several fold ensembles, one batch per model.
+
+    ``images`` (H, W, 3) uint8 each, with their face ``boxes`` (None: centred square) and region
+    ``label_maps`` (H, W) uint8 or None; ``layers`` per model (None or missing: its last conv layer).
+    """
+    from painxai.explain.attribution import region_shares
+    from painxai.explain.display import resize_map
+    from painxai.explain.ensemble import ensemble_explain
+    from painxai.faces.crop import crop_face
+
+    if not (len(images) == len(boxes) == len(label_maps)) or not images:
+        raise ValueError("give one box and one label map (or None) per image, and at least one image")
+    layers = layers or {}
+    faces, crop_labels = [], []
+    for image, box, labels in zip(images, boxes, label_maps, strict=True):
+        face, transform = crop_face(image, box, display_size)
+        faces.append(face)
+        crop_labels.append(None if labels is None else transform.crop_label_map(labels))
+    result = GridResult(faces=np.stack(faces), maps={}, prob_pain={}, shares={})
+    for name, ensemble in ensembles.items():
+        crops = np.stack([crop_face(image, box, ensemble.size)[0] for image, box in zip(images, boxes, strict=True)])
+        explanation = ensemble_explain(ensemble, crops, method=method, layer=layers.get(name))
+        maps = np.stack([resize_map(m, (display_size, display_size)) for m in explanation.mean()])
+        result.maps[name] = maps
+        result.prob_pain[name] = explanation.prob_pain.mean(axis=0)
+        result.shares[name] = [
+            region_shares(m, labels) for m, labels in zip(maps, crop_labels, strict=True) if labels is not None
+        ]
+    return result
+
+
+def grid_agreement(result: GridResult, top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Model x model agreement of a grid's maps, averaged over its images (see :func:`map_agreement`)."""
+    ranks, overlaps = [], []
+    for index in range(len(result.faces)):
+        rank, iou = map_agreement({m: maps[index] for m, maps in result.maps.items()}, top_fraction)
+        ranks.append(rank)
+        overlaps.append(iou)
+    return mean_agreement(ranks), mean_agreement(overlaps)
+

@@ -1,0 +1,1 @@
+"""Evaluation: fold metrics, statistical tests and the run report (Table 2)."""
