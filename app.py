@@ -25,7 +25,7 @@ st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":m
 
 def _available_runs(requested: Path | None) -> list[Path]:
     """Run folders under ``artifacts/``, plus the requested one when it lives elsewhere."""
-    from painxai.runs.reader.reader import list_runs
+    from painxai.runs.reader import list_runs
 
     runs = [run.path for run in list_runs(artifacts_dir())]
     listed = {p.resolve() for p in runs}
