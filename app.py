@@ -1,8 +1,10 @@
 """painxai dashboard: the entry point (``streamlit run app.py -- --run artifacts/demo``).
 
 It picks the run (from ``--run``, else ``PAINXAI_RUN``, else the newest run in ``artifacts/``; the user can
-switch to any other run in the sidebar), puts the choice in the session state, and hands over to the page
-the user chose. TensorFlow is imported only when a page needs a model, so the first page appears quickly.
+switch to any other run in the sidebar), puts the choice in the session state, starts loading the run's
+models in a background thread (so the first photo finds them ready), names damaged folds in a banner, and
+hands over to the page the user chose. The pages live in app_pages/, not pages/: a pages/ folder beside
+app.py switches Streamlit into its legacy multipage mode, in which the first visit runs the wrong script.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from painxai import quiet_native_logs
 
 quiet_native_logs()
 
-from pages._shared import RUN_KEY, run_progress  # noqa: E402 - after the log settings
+from app_pages._shared import RUN_KEY, health_banner, open_run, run_progress, start_warming  # noqa: E402
 from painxai.dashboard import run_choice  # noqa: E402
 from painxai.paths import artifacts_dir  # noqa: E402
 
@@ -24,10 +26,11 @@ st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":m
 
 
 def _available_runs(requested: Path | None) -> list[Path]:
-    """Run folders under ``artifacts/``, plus the requested one when it lives elsewhere."""
-    from painxai.runs.reader import list_runs
-
-    runs = [run.path for run in list_runs(artifacts_dir())]
+    """Folders with a run.json under ``artifacts/`` (newest first), plus the requested one when it lives
+    elsewhere. Runs are not opened here: one that cannot be read is listed, and says why when chosen."""
+    root = artifacts_dir()
+    found = [p.parent for p in root.glob("*/run.json")] if root.is_dir() else []
+    runs = sorted(found, key=lambda p: (p / "run.json").stat().st_mtime, reverse=True)
     listed = {p.resolve() for p in runs}
     if requested is not None and (requested / "run.json").is_file() and requested.resolve() not in listed:
         runs.insert(0, requested)
@@ -36,6 +39,7 @@ def _available_runs(requested: Path | None) -> list[Path]:
 
 requested_run = run_choice.parse_run_argument(sys.argv[1:])
 runs = _available_runs(requested_run)
+run = None
 with st.sidebar:
     if runs:
         first = run_choice.initial_run_index(requested_run, runs)
@@ -44,19 +48,27 @@ with st.sidebar:
             help="Every trained run in artifacts/. Make another with `painxai train` or `painxai demo`.",
         )
         st.session_state[RUN_KEY] = str(chosen)
-        st.caption(run_progress(str(chosen)))
+        run, problem = open_run(str(chosen))
+        if run is None:
+            st.error(f"This run cannot be opened: {problem}", icon=":material/error:")
+        else:
+            st.caption(run_progress(run))
+            start_warming(run)  # the models load in the background while the user picks a photo
     else:
         st.session_state[RUN_KEY] = None
         st.warning("No trained run yet.")
     st.caption("Research software: not a diagnosis.")
+if run is not None:
+    health_banner(run)
 
 page = st.navigation(
     [
-        st.Page("pages/assess.py", title="Assess a photo", icon=":material/stethoscope:", default=True),
-        st.Page("pages/compare.py", title="Compare explanations", icon=":material/grid_view:"),
-        st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
-        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
-        st.Page("pages/models.py", title="Models", icon=":material/schema:"),
+        st.Page("app_pages/assess.py", title="Assess a photo", icon=":material/stethoscope:", default=True),
+        st.Page("app_pages/compare.py", title="Compare explanations", icon=":material/grid_view:"),
+        st.Page("app_pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        st.Page("app_pages/trust.py", title="Trust in the maps", icon=":material/verified:"),
+        st.Page("app_pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("app_pages/models.py", title="Models", icon=":material/schema:"),
     ]
 )
 page.run()

@@ -9,6 +9,12 @@ the baseline: the per-sample cost of rendering with Keras's own ``ImageDataGener
 1 worker against 2 on the first images.
 
     .venv/bin/python bench/bench_augment.py [--manifest data/twin/manifest.csv] [--no-check-detector]
+    .venv/bin/python bench/bench_augment.py --acceptance [--subset N]
+
+``--acceptance`` measures, instead of time, which draws are kept: the acceptance rate and the kept
+samples' zoom, rotation and shift against the drawn (uniform) ranges, for the acceptance rule in use
+(the face detector with a half-visible pre-check) and for version 1's rule (the whole face box inside
+the sample, ``min_visible=1``), on the first ``--subset`` images (0 = all).
 
 Without ``--manifest`` it uses ``data/twin/manifest.csv``, generating the twin into a temporary
 folder when that file is missing.
@@ -31,6 +37,7 @@ from painxai.data.images import load_image
 from painxai.data.manifest import read_manifest
 from painxai.faces.crop import crop_face
 from painxai.training.augment import (
+    PARAM_COLUMNS,
     AugmentSettings,
     augment_manifest,
     draw_params,
@@ -92,6 +99,56 @@ def render_baseline(frame, settings: AugmentSettings, n_images: int) -> None:
     )
 
 
+def kept_distribution(params: np.ndarray, size: int) -> dict[str, float]:
+    """Summary of kept transforms (N, 8) in PARAM_COLUMNS order: zoom-in fraction and mean per axis,
+    mean |rotation| (degrees) and mean |shift| (fraction of the side) per axis."""
+    column = {name: params[:, index] for index, name in enumerate(PARAM_COLUMNS)}
+    return {
+        "zoom-in x": float((column["zoom_x"] < 1).mean()),
+        "zoom-in y": float((column["zoom_y"] < 1).mean()),
+        "mean zoom x": float(column["zoom_x"].mean()),
+        "mean zoom y": float(column["zoom_y"].mean()),
+        "mean |rotation|": float(np.abs(column["rotation_deg"]).mean()),
+        "mean |shift x|": float(np.abs(column["shift_x_px"]).mean() / size),
+        "mean |shift y|": float(np.abs(column["shift_y_px"]).mean() / size),
+    }
+
+
+def drawn_distribution(settings: AugmentSettings) -> dict[str, float]:
+    """The same summary for the uniform ranges transforms are drawn from."""
+    low, high = settings.zoom
+    zoom_in = min(max((1 - low) / (high - low), 0.0), 1.0) if high > low else float(low < 1)
+    return {
+        "zoom-in x": zoom_in, "zoom-in y": zoom_in, "mean zoom x": (low + high) / 2, "mean zoom y": (low + high) / 2,
+        "mean |rotation|": settings.rotation / 2, "mean |shift x|": settings.shift / 2,
+        "mean |shift y|": settings.shift / 2,
+    }
+
+
+def acceptance(frame, settings: AugmentSettings) -> None:
+    """Print acceptance and kept-vs-drawn distributions for the current rule and version 1's rule."""
+    import dataclasses
+
+    rules = {
+        "detector + half-visible pre-check (now)": settings,
+        "whole face box inside (version 1)": dataclasses.replace(settings, min_visible=1.0),
+    }
+    drawn = drawn_distribution(settings)
+    print(f"{'':42s}" + "".join(f"{name:>17s}" for name in drawn))
+    print(f"{'drawn':42s}" + "".join(f"{value:17.3f}" for value in drawn.values()))
+    for label, rule in rules.items():
+        started = time.perf_counter()
+        result = augment_manifest(frame, None, rule, seed=0, workers=2)
+        report = result.report
+        draws = report.kept + sum(report.redrawn.values()) + sum(report.given_up.values())
+        kept = kept_distribution(result.params, rule.crop_size)
+        print(f"{'kept, ' + label:42s}" + "".join(f"{value:17.3f}" for value in kept.values()))
+        print(
+            f"    acceptance {report.kept}/{draws} draws = {report.kept / draws:.1%}; {report.kept}/"
+            f"{report.requested} samples kept; {time.perf_counter() - started:.1f} s; {report.summary()}"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,12 +157,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--check-detector", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--subset", type=int, default=100, help="images for the 1-vs-2-worker and Keras baselines")
+    parser.add_argument("--acceptance", action="store_true", help="measure kept-vs-drawn transforms, not time")
     args = parser.parse_args()
     settings = AugmentSettings(per_image=args.per_image, crop_size=args.size, check_detector=args.check_detector)
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench_augment_") as scratch:
         scratch = Path(scratch)
         frame = read_manifest(manifest_path(args.manifest, scratch))
+        if args.acceptance:
+            chosen = frame.head(args.subset) if args.subset else frame
+            print(f"acceptance on {len(chosen)} images x {settings.per_image} samples; settings: {settings}")
+            acceptance(chosen, settings)
+            return
         n_images = len(frame)
         print(f"manifest: {n_images} images, {frame['subject'].nunique()} subjects; settings: {settings}")
 

@@ -114,10 +114,9 @@ def bench_ensemble(folds: int, repeats: int) -> None:
 
 def bench_demo_run(run_dir: Path) -> None:
     """Region shares and pointing game of each model's fold-mean pain map on the run's pain images."""
-    from PIL import Image
 
     from painxai.data.images import load_image
-    from painxai.data.regions import CUE_REGIONS, mask_path
+    from painxai.data.regions import CUE_REGIONS, mask_path, read_label_map
     from painxai.explain.attribution import aggregate_shares, cue_share, pointing_game
     from painxai.inference.assess import assess_model
     from painxai.runs.reader import Run
@@ -134,7 +133,7 @@ def bench_demo_run(run_dir: Path) -> None:
         shares, hits = [], []
         for _, row in pain.iterrows():
             image = load_image(row["path"])
-            label_map = np.asarray(Image.open(mask_path(row["path"])))
+            label_map = read_label_map(row["path"], image.shape)
             result = assess_model(image, row["face_box"], ensemble, label_map=label_map)
             shares.append(result.shares)
             hits.append(pointing_game(result.photo_map, label_map, CUE_REGIONS))

@@ -26,20 +26,22 @@ from skimage import data
 from benchlib import cpu_model, median_seconds
 from painxai.data.images import load_image
 from painxai.data.regions import LANDMARKS
-from painxai.faces import detection as faces
+from painxai.faces.detection import detect_faces
+from painxai.faces.landmarks import face_landmarks
+from painxai.faces.model_files import models_status
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def time_photo(name: str, image: np.ndarray, repeats: int) -> None:
-    face = faces.detect_faces(image).primary
+    face = detect_faces(image).primary
     if face is None:
         print(f"{name}: no face found, nothing to time")
         return
-    detect = 1000 * median_seconds(lambda: faces.detect_faces(image), repeats)
-    one_pass = 1000 * median_seconds(lambda: faces.face_landmarks(image, face, refine=False), repeats)
-    two_pass = 1000 * median_seconds(lambda: faces.face_landmarks(image, face), repeats)
-    haar = 1000 * median_seconds(lambda: faces.detect_faces(image, method="haar"), repeats)
+    detect = 1000 * median_seconds(lambda: detect_faces(image), repeats)
+    one_pass = 1000 * median_seconds(lambda: face_landmarks(image, face, refine=False), repeats)
+    two_pass = 1000 * median_seconds(lambda: face_landmarks(image, face), repeats)
+    haar = 1000 * median_seconds(lambda: detect_faces(image, method="haar"), repeats)
     print(f"{name} {image.shape[1]}x{image.shape[0]}: MediaPipe detection {detect:.1f} ms, landmarks "
           f"{one_pass:.1f} ms (1 pass) / {two_pass:.1f} ms (2 passes); detection + landmarks {detect + two_pass:.1f} "
           f"ms (target < 30); baseline Haar detection {haar:.1f} ms")
@@ -86,11 +88,11 @@ def measure_twin(folder: Path, limit: int) -> None:
         path = Path(row.path) if Path(row.path).is_absolute() else folder / row.path
         image = load_image(path)
         for method in found:
-            face = faces.detect_faces(image, method=method).primary
+            face = detect_faces(image, method=method).primary
             if face is None:
                 continue
             found[method] += 1
-            landmarks = faces.face_landmarks(image, face)
+            landmarks = face_landmarks(image, face)
             landmarks_ok[method] += landmarks.ok
             errors[method].append(landmark_errors(landmarks.points, pd.Series(row._asdict())))
     print(f"{len(truth)} twin images")
@@ -112,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; OpenCV {cv2.__version__}, "
           f"threads {cv2.getNumThreads()}")
-    status = faces.models_status()
+    status = models_status()
     if any(row["state"] != "ok" for row in status.values()):
         print("face models missing: run `painxai faces fetch-models` first")
         return

@@ -57,7 +57,8 @@ def main() -> None:
     import tensorflow as tf
 
     from painxai.models import SPECS, build, preprocess, split_model, trainable_layer_names
-    from painxai.training.protocol import compile_for_training, head_cut_layer
+    from painxai.training.features import head_cut_layer
+    from painxai.training.fit import compile_for_training
 
     spec = SPECS[args.model]
     if spec.phase2_cut_layer is None:

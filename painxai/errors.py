@@ -11,3 +11,8 @@ from __future__ import annotations
 
 class PainxaiError(Exception):
     """A problem with the user's input or files, with a message that says what to do."""
+
+
+class RequestError(PainxaiError):
+    """A request that cannot be met as asked: an unknown model, method or class name, an option out of its
+    range, a face box outside the photo. Programming errors (wrong array shapes or types) stay ValueError."""

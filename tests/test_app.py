@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.runs import build_run
 
 from painxai.dashboard import face_box, figures, grid, run_choice, tables
 from painxai.inference import report_doc
@@ -176,97 +176,20 @@ def test_report_refuses_what_it_cannot_draw():
 # --- the pages, through AppTest ----------------------------------------------------------------------
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-PAGES = ["pages/assess.py", "pages/compare.py", "pages/metrics.py", "pages/data.py", "pages/models.py"]
+PAGES = [f"app_pages/{name}.py" for name in ("assess", "compare", "metrics", "data", "models")]
 
 
 def make_files_run(root: Path, models: tuple[str, ...] = ("vgg16", "ncnn"), k: int = 3, unfinished: int = 1) -> Path:
-    """A run folder with everything but model weights: manifest, folds, run.json and per fold the
-    predictions, metrics, history and DONE files (the last ``unfinished`` folds of the last model lack
+    """A run folder with placeholder weights (helpers.runs.build_run): manifest, folds, run.json and per fold
+    the predictions, metrics, history and DONE files (the last ``unfinished`` folds of the last model lack
     DONE, like a run still training). Enough for the Data, Metrics and Models pages."""
-    from PIL import Image
-
-    from painxai.data.folds import folds_document, make_folds
-    from painxai.data.manifest import write_manifest
-    from painxai.evaluation.metrics import fold_metrics
-
-    rng = np.random.default_rng(0)
-    rows = []
-    for s in range(2 * k):
-        subject, dataset = f"S{s:02d}", "twin-A" if s % 2 else "twin-B"
-        for i in range(4):
-            label = "pain" if (i + s) % 2 else "nopain"
-            image = root / "images" / f"{subject}_{i}.png"
-            image.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.full((32, 32, 3), 60 * i, np.uint8)).save(image)
-            rows.append((str(image), subject, dataset, label, None))
-    manifest = pd.DataFrame(rows, columns=["path", "subject", "dataset", "label", "face_box"])
-    write_manifest(manifest, root / "manifest.csv")
-    folds = make_folds(manifest, k=k)
-    (root / "folds.json").write_text(json.dumps(folds_document(manifest, folds, 0, "0" * 64)))
-    settings = {m: {"input_size": 32, "weights": "seeded random initialisation"} for m in models}
-    config = {"models": list(models), "model_settings": settings, "seed": 0, "k": k}
-    (root / "run.json").write_text(json.dumps(config))
-    for m_index, model in enumerate(models):
-        for fold, subjects in enumerate(folds):
-            folder = root / model / f"fold_{fold}"
-            folder.mkdir(parents=True)
-            test = manifest[manifest["subject"].isin(subjects)]
-            truth = (test["label"] == "pain").to_numpy()
-            prob = np.clip(0.5 + (truth - 0.5) * rng.uniform(0.1, 0.9, len(test)) + rng.normal(0, 0.2, len(test)), 0, 1)
-            test.drop(columns="face_box").assign(prob_pain=prob).to_csv(folder / "predictions.csv", index=False)
-            metrics = fold_metrics(test["label"].to_numpy(), prob, epochs=12 + fold)
-            metrics.update(epochs_phase1=5, epochs_phase2=7 + fold)
-            (folder / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "notes"}))
-            history = pd.DataFrame({"epoch": range(12 + fold), "phase": [1] * 5 + [2] * (7 + fold)})
-            history["loss"] = np.linspace(1, 0.3, len(history))
-            history["val_loss"] = history["loss"] + 0.1
-            history.to_csv(folder / "history.csv", index=False)
-            if not (m_index == len(models) - 1 and fold >= k - unfinished):
-                (folder / "DONE").write_text("")
-    return root
-
-
-
-def add_fold_weights(run: Path, seed: int = 0) -> Path:
-    """Give every finished fold of a :func:`make_files_run` run random model weights (no training): the
-    shared ``initial.weights.h5`` per model and per fold a ``trained.weights.h5`` whose output layer differs,
-    so the folds disagree a little. Enough to drive the Assess and Compare pages in seconds."""
-    import keras
-
-    from painxai.models import SPECS, build, split_model
-    from painxai.runs.reader import Run
-
-    opened = Run(run)
-    for model in opened.models():
-        size = opened.input_size(model)
-        network = build(model, input_shape=(size, size, 3), weights=None, seed=seed)
-        network.save_weights(run / model / "initial.weights.h5")
-        cut = SPECS[model].phase2_cut_layer
-        trained = network if cut is None else split_model(network, cut)[1]
-        logits = network.get_layer("logits")
-        start = [w.copy() for w in logits.get_weights()]
-        for fold in opened.finished_folds(model):
-            rng = np.random.default_rng(fold)
-            logits.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in start])
-            trained.save_weights(run / model / f"fold_{fold}" / "trained.weights.h5")
-        keras.backend.clear_session()
-    return run
-
-
-# The smallest input sizes the models take, so that random-weight runs build in seconds.
-SMALL_SIZES = {"vgg16": 32, "resnet50": 32, "senet50": 32, "inception_v3": 75, "ncnn": 64}
+    return build_run(root, models, k=k, unfinished=[(models[-1], fold) for fold in range(k - unfinished, k)])
 
 
 def make_weights_run(root: Path, models: tuple[str, ...], k: int = 2, sizes: dict[str, int] | None = None) -> Path:
-    """A finished run of ``models`` with random fold weights (see add_fold_weights), at ``sizes`` (default
-    the smallest each model takes)."""
-    sizes = sizes or SMALL_SIZES
-    run = make_files_run(root, models=models, k=k, unfinished=0)
-    config = json.loads((run / "run.json").read_text())
-    for model in models:
-        config["model_settings"][model]["input_size"] = sizes[model]
-    (run / "run.json").write_text(json.dumps(config))
-    return add_fold_weights(run)
+    """A finished run of ``models`` with random fold weights at ``sizes`` (default the smallest each model
+    takes, helpers.runs.SMALL_SIZES): the folds differ in their output layer."""
+    return build_run(root, models, k=k, weights="random", sizes=sizes)
 
 
 ASSESS_MODELS = ("vgg16", "ncnn")  # one pretrained-style model with a shared trunk, one trained end to end
@@ -312,7 +235,7 @@ def test_every_page_explains_how_to_make_a_run_when_there_is_none(page, tmp_path
 
 
 def test_data_page_shows_composition_folds_and_subject_images(files_run):
-    at = open_page("pages/data.py")
+    at = open_page("app_pages/data.py")
     assert not at.exception
     tables = [d.value for d in at.dataframe]
     assert tables[0].loc["all", "images"] == 24
@@ -323,7 +246,7 @@ def test_data_page_shows_composition_folds_and_subject_images(files_run):
 
 
 def test_metrics_page_shows_table2_paper_toggle_and_statistics(files_run):
-    at = open_page("pages/metrics.py")
+    at = open_page("app_pages/metrics.py")
     assert not at.exception
     table2 = at.dataframe[0].value
     assert list(table2.columns) == ["vgg16", "ncnn"]
@@ -337,7 +260,7 @@ def test_metrics_page_shows_table2_paper_toggle_and_statistics(files_run):
 
 
 def test_models_page_has_a_card_per_model(files_run):
-    at = open_page("pages/models.py")
+    at = open_page("app_pages/models.py")
     assert not at.exception
     text = shown_text(at)
     for name in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
@@ -414,7 +337,7 @@ def test_assess_refuses_bad_files_with_a_plain_message(assess_app, name, data, m
 def test_compare_grid_regions_and_agreement(weights_run, monkeypatch):
     monkeypatch.setenv("PAINXAI_RUN", str(weights_run))
     monkeypatch.setenv("PAINXAI_ARTIFACTS", str(weights_run.parent))
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     assert not at.exception
     at.slider(key="compare_count").set_value(2)
     at.selectbox(key="compare_fold").set_value(1)

@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from painxai.data.regions import REGIONS, mask_path
+from painxai.errors import RequestError
 
 PHOTO_SHAPE = (180, 240)
 BOX = (60.0, 30.0, 180.0, 150.0)
@@ -22,24 +23,11 @@ BOX = (60.0, 30.0, 180.0, 150.0)
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder in the layout of docs/ARCHITECTURE.md: ncnn, folds 0 and 1, weights perturbed per fold."""
-    from painxai.models import build
+    """A run of ncnn at 120 px, folds 0 and 1, random weights differing per fold (helpers.runs.build_run)."""
+    from helpers.runs import build_run
 
-    root = tmp_path_factory.mktemp("runs") / "tiny"
-    (root / "ncnn").mkdir(parents=True)
-    (root / "run.json").write_text(json.dumps({"models": ["ncnn"], "seed": 0,
-                                                "model_settings": {"ncnn": {"input_size": 120}}}))
-    network = build("ncnn", input_shape=(120, 120, 3), weights=None, seed=0)
-    network.save_weights(root / "ncnn" / "initial.weights.h5")
-    rng = np.random.default_rng(0)
-    initial = network.get_weights()
-    for fold in (0, 1):
-        folder = root / "ncnn" / f"fold_{fold}"
-        folder.mkdir()
-        network.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in initial])
-        network.save_weights(folder / "trained.weights.h5")
-        (folder / "DONE").write_text("")
-    return root
+    return build_run(tmp_path_factory.mktemp("runs") / "tiny", models=("ncnn",), k=2, weights="random",
+                     sizes={"ncnn": 120})
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +74,7 @@ def test_load_ensembles_rejects_unknown_models_and_folds(tiny_run: Path) -> None
     from painxai.runs.reader import Run, RunError
 
     run = Run(tiny_run)
-    with pytest.raises(ValueError, match="not in run"):
+    with pytest.raises(RequestError, match="not in run"):
         load_ensembles(run, "vgg16")
     with pytest.raises(RunError, match="no finished fold"):
         load_ensembles(run, "ncnn", folds=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from painxai.errors import RequestError
 from painxai.faces.crop import CropTransform, crop_face, square_box
 
 
@@ -99,7 +100,7 @@ def test_bad_inputs_get_clear_errors() -> None:
     photo = _photo()
     with pytest.raises(ValueError, match="uint8"):
         crop_face(photo.astype(np.float32), None, 32)
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(RequestError, match="outside"):
         crop_face(photo, (200, 200, 220, 220), 32)
     with pytest.raises(ValueError, match="x0 < x1"):
         crop_face(photo, (50, 50, 40, 60), 32)

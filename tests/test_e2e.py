@@ -20,8 +20,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers.runs import SMALL_SIZES
 
-from test_app import SMALL_SIZES, make_weights_run
+from test_app import make_weights_run
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    """Debian's chromium, never a browser downloaded by Playwright (SPEC §3)."""
+    """Debian's chromium, never a browser downloaded by Playwright."""
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is not installed: run `make test`, which installs it")
     return {

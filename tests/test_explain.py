@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from painxai.data.regions import CUE_REGIONS, REGIONS
+from painxai.errors import RequestError
 from painxai.explain import attribution, display, faithfulness
 from painxai.explain.cam import (
     ClassTarget,
@@ -19,7 +20,7 @@ from painxai.explain.cam import (
     GradCAM,
     GradCAMPlusPlus,
     ScoreCAM,
-    prob_pain,
+    prob_pain_from_logits,
     upsample,
 )
 
@@ -155,9 +156,9 @@ def test_trunk_and_tail_give_the_full_models_maps() -> None:
 def test_targets_and_probabilities() -> None:
     assert ClassTarget("pain").logit_weights(1).tolist() == [1.0]
     assert ClassTarget("nopain").logit_weights(2).tolist() == [1.0, 0.0]
-    np.testing.assert_allclose(prob_pain(np.array([[0.0, np.log(3.0)]])), [0.75], rtol=1e-6)
+    np.testing.assert_allclose(prob_pain_from_logits(np.array([[0.0, np.log(3.0)]])), [0.75], rtol=1e-6)
     np.testing.assert_allclose(ClassTarget("nopain").probability(np.array([[np.log(3.0)]])), [0.25], rtol=1e-6)
-    with pytest.raises(ValueError, match="unknown target"):
+    with pytest.raises(RequestError, match="unknown target"):
         ClassTarget("ouch")
     with pytest.raises(ValueError, match="3 units"):
         ClassTarget("pain").logit_weights(3)

@@ -11,9 +11,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from painxai.cli import app
+from painxai.data import adapters
 from painxai.data import manifest as mf
 
-TEST_VECTOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "icope_unifesp_filenames.csv"
+#: The 645 original file names of both databases with their curators' labels (a public list; no images).
+TEST_VECTOR = Path(__file__).resolve().parent / "vectors" / "icope_unifesp_filenames.csv"
 
 
 def _tiny_image(path: Path) -> None:
@@ -26,7 +28,7 @@ def _tiny_image(path: Path) -> None:
 def real_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """Tiny valid images named exactly as the 645 files of the two databases."""
     if not TEST_VECTOR.is_file():
-        pytest.fail(f"the test vector {TEST_VECTOR} is missing (it ships in ../shared/data)")
+        pytest.fail(f"the test vector {TEST_VECTOR} is missing (it ships with the tests)")
     root = tmp_path_factory.mktemp("real")
     vector = pd.read_csv(TEST_VECTOR, dtype=str, keep_default_na=False)
     for relative in vector["original_path"]:
@@ -81,29 +83,29 @@ def test_unifesp_nfcs_labels_use_the_documented_threshold(real_tree, tmp_path):
     root, vector = real_tree
     unifesp = vector[vector["dataset"] == "UNIFESP"]
     labels = _unifesp_labels(unifesp, "nfcs", unifesp["nfcs"], tmp_path / "nfcs.csv")
-    frame, unlabelled = mf.unifesp_manifest(root / "UNIFESP", labels)
+    frame, unlabelled = adapters.unifesp_manifest(root / "UNIFESP", labels)
     assert not unlabelled
     scores = {Path(p).name: float(s) for p, s in zip(unifesp["original_path"], unifesp["nfcs"], strict=True)}
     for path, label in zip(frame["path"], frame["label"], strict=True):
-        assert label == ("pain" if scores[Path(path).name] >= mf.NFCS_PAIN_THRESHOLD else "nopain")
+        assert label == ("pain" if scores[Path(path).name] >= adapters.NFCS_PAIN_THRESHOLD else "nopain")
 
 
 def test_merge_and_relative_paths(real_tree, tmp_path):
     root, _ = real_tree
-    icope, _ = mf.icope_manifest(root / "iCOPE")
+    icope, _ = adapters.icope_manifest(root / "iCOPE")
     mf.write_manifest(icope, root / "icope.csv")
     text = (root / "icope.csv").read_text()
     assert "iCOPE/pilot/S04_M_pain_1.jpg" in text and str(root) not in text  # relative inside the folder
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\n01_113607.bmp,nopain\n01_113538.bmp,pain\n")
-    unifesp, unlabelled = mf.unifesp_manifest(root / "UNIFESP", labels)
+    unifesp, unlabelled = adapters.unifesp_manifest(root / "UNIFESP", labels)
     assert len(unifesp) == 2 and len(unlabelled) == 355
     mf.write_manifest(unifesp, tmp_path / "unifesp.csv")
-    merged = mf.merge_manifests([root / "icope.csv", tmp_path / "unifesp.csv"])
+    merged = adapters.merge_manifests([root / "icope.csv", tmp_path / "unifesp.csv"])
     assert len(merged) == 164 + 2
     assert set(merged["dataset"]) == {"iCOPE", "UNIFESP"}
     with pytest.raises(mf.ManifestError, match="same image"):
-        mf.merge_manifests([root / "icope.csv", root / "icope.csv"])
+        adapters.merge_manifests([root / "icope.csv", root / "icope.csv"])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +122,7 @@ def test_merge_and_relative_paths(real_tree, tmp_path):
     ],
 )
 def test_icope_names(name, expected):
-    assert mf.icope_stimulus(name) == expected
+    assert adapters.icope_stimulus(name) == expected
 
 
 def _write_csv(path: Path, rows: list[list[str]]) -> Path:
@@ -163,6 +165,7 @@ def test_valid_manifest_parses_boxes(images):
             r"line 3, column 'subject'.*two|line 3, column 'subject'.*'UNIFESP' on line 2",
         ),
         ([HEADER, ["a.png", "s1", "d", "pain", "5 5 1 1"]], r"line 2, column 'face_box'"),
+        ([HEADER, ["a.png", "s1", "d", "pain", "5 five 9 9"]], r"line 2, column 'face_box': '5 five 9 9' is not 4"),
         ([HEADER, ["a.png", "", "d", "pain", ""]], r"line 2, column 'subject': empty value"),
     ],
 )

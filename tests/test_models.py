@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from painxai.errors import RequestError
 from painxai.models import (
     SPECS,
     WeightsMissingError,
@@ -158,7 +159,7 @@ def test_preprocessing_refuses_bad_images():
         preprocess("vgg16", np.zeros((1, 4, 4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         preprocess("vgg16", np.zeros((4, 4, 3), dtype=np.uint8))
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(RequestError, match="unknown model"):
         preprocess("alexnet", np.zeros((1, 4, 4, 3), dtype=np.uint8))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.runs import build_run
 from scipy import stats as sps
 from sklearn.calibration import calibration_curve as sk_calibration_curve
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from painxai.cli import app
 from painxai.evaluation import metrics as evaluation
 from painxai.evaluation import report, stats
+from painxai.runs.reader import Run
 
 MODELS = {"vgg16": 1.6, "resnet50": 1.2, "ncnn": 0.7}  # model -> separation of its pain scores (skill)
 N_FOLDS = 10
@@ -45,46 +47,31 @@ def write_run(
     one_class_fold: int | None = None,
     with_folds_json: bool = True,
 ) -> dict[tuple[str, int], pd.DataFrame]:
-    """A fake run folder like `painxai train` writes; returns every finished fold's predictions.
+    """A fake run (:func:`helpers.runs.build_run`) with one subject of 10-15 images per fold and noisy
+    predictions of the given skill; returns every finished fold's predictions (with its epochs).
 
     ``unfinished`` folds get files but no DONE (and a broken predictions.csv, so reading one would
-    fail); ``one_class_fold`` holds pain images only.
+    fail); ``one_class_fold`` holds pain images only; without ``with_folds_json`` the run has neither
+    folds.json nor manifest.csv (no fold sizes).
     """
-    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     labels_by_fold = [_fold_labels(rng, k) for k in range(N_FOLDS)]
     if one_class_fold is not None:
         labels_by_fold[one_class_fold] = np.array(["pain"] * 8)
-    if with_folds_json:
-        folds = [
-            {"fold": k, "test_subjects": [f"s{k}"], "test_images": len(lab)} for k, lab in enumerate(labels_by_fold)
-        ]
-        (root / "folds.json").write_text(json.dumps({"k": N_FOLDS, "seed": 0, "folds": folds}))
-    written = {}
-    for model, skill in models.items():
-        for fold, labels in enumerate(labels_by_fold):
-            fold_dir = root / model / f"fold_{fold}"
-            fold_dir.mkdir(parents=True)
-            prob = _prob_pain(rng, labels, skill)
-            frame = pd.DataFrame(
-                {
-                    "path": [f"img_{fold}_{i}.png" for i in range(labels.size)],
-                    "subject": f"s{fold}",
-                    "dataset": "UNIFESP",
-                    "label": labels,
-                    "prob_pain": prob,
-                }
-            )
-            epochs = int(20 + rng.integers(0, 30))
-            if (model, fold) in unfinished:
-                frame.iloc[:3].assign(prob_pain=7.0).to_csv(fold_dir / "predictions.csv", index=False)
-                continue
-            frame.to_csv(fold_dir / "predictions.csv", index=False)
-            accuracy = accuracy_score(labels == "pain", prob >= 0.5)
-            (fold_dir / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "epochs": epochs}))
-            (fold_dir / "DONE").write_text("")
-            written[(model, fold)] = frame.assign(epochs=epochs)
-    return written
+    build_run(
+        root, tuple(models), k=N_FOLDS, labels=labels_by_fold, unfinished=unfinished,
+        probabilities=lambda model, fold, labels, _rng: _prob_pain(rng, labels, models[model]),
+        epochs=lambda model, fold, _rng: int(20 + rng.integers(0, 30)),
+    )  # fmt: skip
+    if not with_folds_json:
+        (root / "folds.json").unlink()
+        (root / "manifest.csv").unlink()
+    run = Run(root)
+    return {
+        (model, fold): run.fold_predictions(model, fold).assign(epochs=run.fold_metrics_json(model, fold)["epochs"])
+        for model in run.models()
+        for fold in run.finished_folds(model)
+    }
 
 
 def by_hand(written: dict[tuple[str, int], pd.DataFrame], metric: str) -> pd.DataFrame:
@@ -369,14 +356,23 @@ def test_metrics_json_disagreement_is_noted(tmp_path: Path) -> None:
 
 def test_cli_report(tmp_path: Path) -> None:
     write_run(tmp_path / "run", models=TWO_MODELS)
-    (tmp_path / "run" / "ncnn" / "fold_3" / "predictions.csv").unlink()
+    missing = tmp_path / "run" / "ncnn" / "fold_3" / "predictions.csv"
+    missing.unlink()
     runner = CliRunner()
-    result = runner.invoke(app, ["report", "--run", str(tmp_path / "run")])
-    assert result.exit_code == 2 and "predictions.csv is missing although fold_3" in " ".join(result.output.split())
+    result = runner.invoke(app, ["report", "--run", str(tmp_path / "run"), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    # The damaged fold is left out and named, with what to do; the other folds are reported.
+    warning = " ".join(result.stderr.split())
+    assert f"skipped {missing}: missing although the fold is marked DONE" in warning and "--resume" in warning
+    assert "ncnn,3," not in result.stdout and "ncnn,4," in result.stdout
     (tmp_path / "run" / "ncnn" / "fold_3" / "DONE").unlink()
     out = tmp_path / "report.json"
     result = runner.invoke(app, ["report", "--run", str(tmp_path / "run"), "--format", "json", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["progress"]["ncnn"] == "9/10"
     result = runner.invoke(app, ["report", "--run", str(tmp_path / "nowhere")])
-    assert result.exit_code == 2 and "no such run folder" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "not a painxai run (no run.json)" in " ".join(result.output.split())
+    (tmp_path / "run" / "run.json").write_text('{"models": ["vgg16", ')
+    result = runner.invoke(app, ["report", "--run", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "run.json: unreadable" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -14,8 +14,10 @@ import pytest
 from painxai.data.folds import read_folds
 from painxai.data.manifest import read_manifest
 from painxai.runs.reader import Run, RunError
+from painxai.training.fit import class_weights
 from painxai.training.pool import ImagePool, fold_indices
-from painxai.training.protocol import TrainConfig, TrainError, class_weights, train
+from painxai.training.profiles import TrainConfig, TrainError
+from painxai.training.protocol import train
 
 MODELS = ("vgg16", "ncnn")
 

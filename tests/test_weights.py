@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from painxai.errors import RequestError
 from painxai.models import (
     SPECS,
     WeightsFileError,
@@ -166,7 +167,7 @@ def test_import_validates_then_installs_under_the_canonical_name(tmp_path, monke
     pretrained = build("vgg16", (SIDE, SIDE, 3))
     kernels = [network.get_layer("conv3_2").kernel.numpy() for network in (pretrained, model)]
     np.testing.assert_array_equal(*kernels)
-    with pytest.raises(ValueError, match="trained from scratch"):
+    with pytest.raises(RequestError, match="trained from scratch"):
         import_weights(path, "ncnn")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from painxai import quiet_native_logs
-from painxai.cli import augment, data, explain, faces, models, report, train
+from painxai.cli import audit, augment, check, data, explain, faces, models, report, train
 
 app = typer.Typer(
     name="painxai",
@@ -22,9 +22,11 @@ app = typer.Typer(
 data.register(app)
 augment.register(app)
 report.register(app)
+check.register(app)
 faces.register(app)
 train.register(app)
 explain.register(app)
+audit.register(app)
 models.register(app)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from painxai.cli.common import console, user_errors
+from painxai.cli.common import console, progress_bar, user_errors
 
 
 def augment(
@@ -26,14 +26,13 @@ def augment(
 ) -> None:
     """Augment every image of a manifest as the paper did (rotation, shear, shift, zoom, brightness, flip),
     keeping only samples whose face stays inside; prints the kept, redrawn and given-up counts."""
-    from painxai.data.images import ImageLoadError
-    from painxai.data.manifest import ManifestError, read_manifest
-    from painxai.training.augment import AugmentError, AugmentSettings, augment_manifest
+    from painxai.data.manifest import read_manifest
+    from painxai.training.augment import AugmentSettings, augment_manifest
 
-    with user_errors(ManifestError, AugmentError, ImageLoadError):
+    with user_errors(), progress_bar("augmenting") as progress:
         settings = AugmentSettings(per_image=per_image, crop_size=size, margin=margin, check_detector=check_detector)
         frame = read_manifest(manifest)
-        result = augment_manifest(frame, out, settings, seed, progress=True, workers=workers)
+        result = augment_manifest(frame, out, settings, seed, progress=progress, workers=workers)
     report = result.report
     table = Table(title=f"augmented samples in {out} ({report.seconds:.1f} s)")
     table.add_column("count")

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from painxai.cli.common import console, user_errors
+from painxai.cli.common import console, progress_bar, user_errors
+from painxai.data import adapters
 from painxai.data import manifest as mf
-from painxai.data.folds import FoldError, write_folds
+from painxai.data.folds import write_folds
 
 manifest_app = typer.Typer(help="Build manifests (one CSV format for any dataset) from the real databases.")
 
@@ -31,8 +32,8 @@ def manifest_icope(
     out: Path = typer.Option(..., help="Manifest CSV to write."),
 ) -> None:
     """iCOPE: subject and stimulus from the file names; keeps pain -> pain and rest -> nopain."""
-    with user_errors(mf.ManifestError):
-        frame, skipped = mf.icope_manifest(root)
+    with user_errors():
+        frame, skipped = adapters.icope_manifest(root)
         mf.write_manifest(frame, out)
     _print_summary(frame, f"iCOPE manifest written to {out}")
     if skipped:
@@ -45,12 +46,12 @@ def manifest_unifesp(
     labels: Path = typer.Option(..., help="CSV with file,label (pain/nopain) or file,nfcs."),
     out: Path = typer.Option(..., help="Manifest CSV to write."),
     nfcs_threshold: float = typer.Option(
-        mf.NFCS_PAIN_THRESHOLD, help="With file,nfcs labels: an NFCS score at or above this is pain."
+        adapters.NFCS_PAIN_THRESHOLD, help="With file,nfcs labels: an NFCS score at or above this is pain."
     ),
 ) -> None:
     """UNIFESP: subject from the file name, label from a labels CSV."""
-    with user_errors(mf.ManifestError):
-        frame, unlabelled = mf.unifesp_manifest(root, labels, nfcs_threshold)
+    with user_errors():
+        frame, unlabelled = adapters.unifesp_manifest(root, labels, nfcs_threshold)
         mf.write_manifest(frame, out)
     _print_summary(frame, f"UNIFESP manifest written to {out}")
     if unlabelled:
@@ -63,8 +64,8 @@ def manifest_merge(
     out: Path = typer.Option(..., help="Merged manifest CSV to write."),
 ) -> None:
     """Merge manifests into one (paths and subjects must stay unique)."""
-    with user_errors(mf.ManifestError):
-        frame = mf.merge_manifests(manifests)
+    with user_errors():
+        frame = adapters.merge_manifests(manifests)
         mf.write_manifest(frame, out)
     _print_summary(frame, f"merged manifest written to {out}")
 
@@ -72,7 +73,7 @@ def manifest_merge(
 @manifest_app.command("check")
 def manifest_check(manifest: Path = typer.Argument(..., help="Manifest CSV to validate.")) -> None:
     """Validate a manifest and print its composition."""
-    with user_errors(mf.ManifestError):
+    with user_errors():
         frame = mf.read_manifest(manifest)
     _print_summary(frame, f"{manifest}: valid")
 
@@ -85,7 +86,8 @@ def synth(
     """Generate the synthetic twin of UNIFESP + iCOPE with known pain cues and region masks."""
     from painxai.synth.twin import generate_twin
 
-    summary = generate_twin(out, seed=seed, size_scale=size_scale, progress=True)
+    with progress_bar("drawing the synthetic twin") as progress:
+        summary = generate_twin(out, seed=seed, size_scale=size_scale, progress=progress)
     frame = mf.read_manifest(summary.manifest_path, check_files=False)
     _print_summary(frame, f"synthetic twin written to {out} in {summary.seconds:.1f} s")
 
@@ -97,7 +99,7 @@ def folds(
     out: Path = typer.Option(..., help="folds.json to write."),
 ) -> None:
     """Leave-subjects-out folds: no subject in two folds; datasets and classes spread evenly."""
-    with user_errors(mf.ManifestError, FoldError):
+    with user_errors():
         document = write_folds(manifest, out, k=k, seed=seed)
     table = Table(title=f"{k} folds written to {out}")
     for column in ("fold", "subjects", "images", "pain", "nopain", "datasets"):

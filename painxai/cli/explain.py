@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from painxai.cli.common import console, user_errors
+from painxai.errors import RequestError
 
 METHOD_HELP = "gradcam | gradcampp | scorecam | counterfactual (negated gradients: what speaks against the class)"
 
@@ -23,7 +24,7 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         box = ()
     if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0; got {text!r}")
+        raise RequestError(f"--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0; got {text!r}")
     return box  # type: ignore[return-value]
 
 
@@ -31,22 +32,8 @@ def _parse_folds(text: str) -> str | int:
     if text == "all":
         return text
     if not text.isdigit():
-        raise ValueError(f"--folds must be 'all' or a fold number; got {text!r}")
+        raise RequestError(f"--folds must be 'all' or a fold number; got {text!r}")
     return int(text)
-
-
-def _twin_label_map(image: Path, shape: tuple[int, ...]) -> Any:
-    """The twin's ground-truth region label map beside ``image``, if there is one of the right size."""
-    import numpy as np
-    from PIL import Image
-
-    from painxai.data.regions import mask_path
-
-    path = mask_path(image)
-    if not path.is_file():
-        return None
-    label_map = np.asarray(Image.open(path))
-    return label_map if label_map.shape == tuple(shape[:2]) else None
 
 
 def explain(
@@ -62,21 +49,27 @@ def explain(
 ) -> None:
     """Explain one photo with every fold model of a run: maps, probabilities, NFCS region shares, faithfulness."""
     from painxai import atomic
-    from painxai.data.images import ImageLoadError, load_image
+    from painxai.data.images import load_image
+    from painxai.data.regions import read_label_map
     from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
     from painxai.inference.assess import assess_photo, faithfulness_scores, load_ensembles
-    from painxai.runs.reader import Run, RunError
+    from painxai.inference.gate import PhotoRefusedError, screen_photo
+    from painxai.runs.reader import Run
 
-    with user_errors(RunError, ImageLoadError, ValueError):
+    with user_errors():
         chosen_box, chosen_folds = _parse_box(box), _parse_folds(folds)
         if faithfulness_steps < 0:
-            raise ValueError("--faithfulness-steps must be 0 or more")
+            raise RequestError("--faithfulness-steps must be 0 or more")
         the_run = Run(run)
         photo = load_image(image)
-        truth = _twin_label_map(image, photo.shape)
+        # The gate before any model is loaded: a photo without a usable face costs no loading.
+        screening = screen_photo(photo, chosen_box)
+        if not screening.accepted:
+            raise PhotoRefusedError(f"{image}: {screening.reason} (--box x0,y0,x1,y1 in photo pixels)")
+        truth = read_label_map(image, photo.shape)
         ensembles = load_ensembles(the_run, models, chosen_folds)
         assessment = assess_photo(photo, the_run, box=chosen_box, method=method, target=target,
-                                  label_map=truth, ensembles=ensembles)
+                                  label_map=truth, ensembles=ensembles, screening=screening)
     if assessment.face_search is not None and assessment.face_search.status != "one":
         console.print(f"[yellow]face:[/] {assessment.face_search.message}")
     vmax = shared_scale([m.photo_map for m in assessment.models.values()])

@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from painxai.cli.common import console, user_errors
-from painxai.data.images import ImageLoadError, load_image
-from painxai.faces import detection as faces
+from painxai.data.images import load_image
+from painxai.faces import model_files
+from painxai.faces.detection import detect_faces
 
 faces_app = typer.Typer(help="Face model files and face detection.")
 
@@ -21,8 +22,8 @@ def fetch_models(
     wheel: Path = typer.Option(None, help="A local mediapipe 0.10.21 wheel to extract from instead of pip download."),
 ) -> None:
     """Put the face detector and landmark model files in place (quick when they already are)."""
-    with user_errors(faces.ModelFileError):
-        found = faces.fetch_models(dest, force=force, wheel=wheel)
+    with user_errors():
+        found = model_files.fetch_models(dest, force=force, wheel=wheel)
     for key, path in found.items():
         console.print(f"{key}: {path}", highlight=False)
 
@@ -35,7 +36,7 @@ def status(
     table = Table(title="face models")
     for column in ("model", "state", "path"):
         table.add_column(column)
-    states = faces.models_status(dest)
+    states = model_files.models_status(dest)
     for key, row in states.items():
         table.add_row(key, row["state"], str(row["path"]))
     console.print(table)
@@ -51,15 +52,21 @@ def detect(
     method: str = typer.Option("auto", help="auto (MediaPipe, else Haar), mediapipe or haar."),
 ) -> None:
     """Print the face boxes (x0, y0, x1, y1 in pixels), their scores, the detector used and its verdict."""
-    with user_errors(ImageLoadError, ValueError):
-        search = faces.detect_faces(load_image(image), min_score=min_score, method=method)
+    with user_errors():
+        search = detect_faces(load_image(image), min_score=min_score, method=method)
     table = Table(title=f"{image.name}: detector {search.detector}")
-    for column in ("#", "x0", "y0", "x1", "y1", "score"):
+    for column in ("#", "x0", "y0", "x1", "y1", "score", "used"):
         table.add_column(column, justify="right")
+    primary = search.primary
     for number, face in enumerate(search.faces, start=1):
-        table.add_row(str(number), *(f"{v:.1f}" for v in face.box), f"{face.score:.3f}")
+        table.add_row(str(number), *(f"{v:.1f}" for v in face.box), f"{face.score:.3f}",
+                      "yes" if face is primary else "")
     console.print(table)
     console.print(search.message, highlight=False)
+    if len(search.faces) > 1 and primary is not None:
+        number = next(n for n, face in enumerate(search.faces, start=1) if face is primary)
+        console.print(f"face #{number} (the largest) is the one painxai explain and the dashboard use; "
+                      "give --box to use another", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

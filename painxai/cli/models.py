@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from painxai.cli.common import console, user_errors
+from painxai.errors import RequestError
 from painxai.models import SPECS
 
 models_app = typer.Typer(help="The five CNNs of Table 1: architectures, sizes, Grad-CAM and fine-tuned layers.")
@@ -20,7 +21,7 @@ def _model_names(model: list[str] | None) -> list[str]:
     names = list(model) if model else list(SPECS)
     unknown = [name for name in names if name not in SPECS]
     if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(SPECS)}")
+        raise RequestError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(SPECS)}")
     return names
 
 
@@ -62,9 +63,9 @@ def summary(
     model: list[str] = typer.Option(None, help="Only these models (repeatable); default all five."),
 ) -> None:
     """Build each model with random weights and print its size, parameters and layers of interest."""
-    with user_errors(ValueError):
+    with user_errors():
         if size not in ("paper", "demo"):
-            raise ValueError(f"--size must be 'paper' or 'demo', got {size!r}")
+            raise RequestError(f"--size must be 'paper' or 'demo', got {size!r}")
         rows = [model_summary(name, size) for name in _model_names(model)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -112,7 +113,7 @@ def fetch(
     """Download the original weights (keras-vggface release, Keras's ImageNet file), check and keep them."""
     from painxai.models import WeightsFileError, fetch_weights
 
-    with user_errors(ValueError):
+    with user_errors():
         names = [name for name in _model_names(model) if SPECS[name].base_weights is not None]
     failed = []
     for name in names:
@@ -133,9 +134,9 @@ def import_file(
     model: str = typer.Option(..., help="The model it belongs to: vgg16, resnet50, senet50 or inception_v3."),
 ) -> None:
     """Check that FILE loads strictly into MODEL's base, then keep it under its canonical name."""
-    from painxai.models import WeightsFileError, import_weights
+    from painxai.models import import_weights
 
-    with user_errors(ValueError, WeightsFileError):
+    with user_errors():
         path = import_weights(file, model)
     console.print(f"{model}: {file} checked and installed as {path}")
 

@@ -28,13 +28,12 @@ def report(
 ) -> None:
     """Report a run's finished folds: Table 2 (mean ± std), per-fold table, calibration and statistics."""
     from painxai import atomic
-    from painxai.data.folds import FoldError
-    from painxai.evaluation.metrics import MetricsError
-    from painxai.evaluation.report import ReportError, build_report
-    from painxai.evaluation.stats import StatisticsError
+    from painxai.evaluation.report import build_report
 
-    with user_errors(ReportError, MetricsError, StatisticsError, FoldError):
+    with user_errors():
         built = build_report(run)
+    for line in built.skipped_folds:  # on standard error, so a redirected report stays clean
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     renderers = {ReportFormat.md: built.to_markdown, ReportFormat.csv: built.to_csv, ReportFormat.json: built.to_json}
     text = renderers[output_format]()
     if out is None:

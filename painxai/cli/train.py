@@ -19,13 +19,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from painxai.cli.common import console, user_errors
+from painxai.cli.common import console, progress_bar, user_errors
 
 
 def _rich_reporter(progress: Progress) -> Any:
-    """A :class:`painxai.training.protocol.Reporter` drawing one bar over all folds and one over the current
+    """A :class:`painxai.training.fit.Reporter` drawing one bar over all folds and one over the current
     fold's epochs (with ETAs), and printing one line per finished fold."""
-    from painxai.training.protocol import Reporter
+    from painxai.training.fit import Reporter
 
     class RichReporter(Reporter):
         def __init__(self) -> None:
@@ -89,18 +89,20 @@ def run_training(
     profile: str,
     out: Path,
     fold: int | None,
-    weights: str,
+    weights: str | None,
     resume: bool,
     seed: int,
+    overrides: dict[str, int | None] | None = None,
 ) -> None:
-    """Run :func:`painxai.training.protocol.train` with progress bars and turn expected errors into messages."""
-    from painxai.data.folds import FoldError
-    from painxai.data.manifest import ManifestError
-    from painxai.models import WeightsFileError, WeightsMissingError
-    from painxai.training.pool import DatasetError
-    from painxai.training.protocol import TrainConfig, TrainError, parse_models, train
+    """Run :func:`painxai.training.protocol.train` with progress bars and turn expected errors into messages.
 
-    with user_errors(TrainError, ManifestError, FoldError, DatasetError, WeightsMissingError, WeightsFileError):
+    ``weights`` None = the profile's default; ``overrides``: ``TrainConfig`` fields
+    (``max_epochs_head``, ``max_epochs_finetune``, ``augment_per_image``), None = the profile's value.
+    """
+    from painxai.training.profiles import TrainConfig, parse_models
+    from painxai.training.protocol import train
+
+    with user_errors():
         config = TrainConfig(
             manifest=manifest,
             folds=folds,
@@ -111,6 +113,7 @@ def run_training(
             weights=weights,
             resume=resume,
             seed=seed,
+            **(overrides or {}),
         )
         with _progress() as progress:
             summary = train(config, reporter=_rich_reporter(progress))
@@ -127,14 +130,33 @@ def train_command(
     profile: str = typer.Option("demo", help="paper | demo | smoke (see docs/TRAINING.md)."),
     out: Path = typer.Option(..., help="Run folder, e.g. artifacts/RUN."),
     fold: int | None = typer.Option(None, help="Train only this fold (for parallel jobs on a scheduler)."),
-    weights: str = typer.Option(
-        "auto", help="pretrained | none (seeded random) | auto (pretrained when present, else random with a warning)."
+    weights: str | None = typer.Option(
+        None,
+        help="pretrained | none (seeded random) | auto (pretrained when present, else random with a warning). "
+        "Default: pretrained for --profile paper (a missing file stops before any work, saying how to get "
+        "it), auto otherwise.",
     ),
     resume: bool = typer.Option(False, help="Continue the run in --out: finished folds are skipped."),
     seed: int = typer.Option(0, help="Seed of the initial weights, augmentation and shuffling."),
+    max_epochs_head: int | None = typer.Option(
+        None, help="Cap phase 1 (head only) at N epochs; 0 skips it. Default: the profile's (paper: none)."
+    ),
+    max_epochs_finetune: int | None = typer.Option(
+        None,
+        help="Cap phase 2 (fine-tuning) and N-CNN's end-to-end training at N epochs; 0 skips them. "
+        "Default: the profile's (paper: none).",
+    ),
+    augment_per_image: int | None = typer.Option(
+        None, help="Augmented samples per training image. Default: the profile's (paper: 20)."
+    ),
 ) -> None:
     """Train models over the leave-subjects-out folds with the paper's two-phase protocol."""
-    run_training(manifest, folds, models, profile, out, fold, weights, resume, seed)
+    overrides = {
+        "max_epochs_head": max_epochs_head,
+        "max_epochs_finetune": max_epochs_finetune,
+        "augment_per_image": augment_per_image,
+    }
+    run_training(manifest, folds, models, profile, out, fold, weights, resume, seed, overrides)
 
 
 def demo_command(
@@ -145,32 +167,36 @@ def demo_command(
 ) -> None:
     """The whole demo: synthetic twin -> 10 folds -> demo training of the 5 models; resumes, and
     returns in seconds when everything is done."""
-    from painxai.data.folds import FoldError, write_folds
-    from painxai.data.manifest import ManifestError, read_manifest
+    from painxai.data.folds import write_folds
+    from painxai.data.manifest import read_manifest
     from painxai.synth.twin import generate_twin
 
     started = time.perf_counter()
-    with user_errors(ManifestError, FoldError):
-        twin = generate_twin(data, seed=0, size_scale=size_scale, progress=True)
+    with user_errors():
+        with progress_bar("drawing the synthetic twin") as progress:
+            twin = generate_twin(data, seed=0, size_scale=size_scale, progress=progress)
         folds_path = Path(data) / "folds.json"
         if not _folds_match(folds_path, twin.manifest_path):
             subjects = read_manifest(twin.manifest_path, check_files=False)["subject"].nunique()
             write_folds(twin.manifest_path, folds_path, k=min(10, subjects), seed=0)
     console.print(f"twin {data} ({twin.n_images} images) and folds ready in {time.perf_counter() - started:.1f} s")
     run_training(twin.manifest_path, folds_path, "all", profile, out, None, "auto", True, 0)
+    from painxai.cli.audit import run_audit
+
+    run_audit(out)  # so that the first dashboard already says which maps to believe (skipped when done)
 
 
 def _folds_match(folds_path: Path, manifest_path: Path) -> bool:
     """True when ``folds_path`` exists and was made from the manifest as it is now."""
     import json
 
-    from painxai.data.manifest import sha256_file
+    from painxai.hashing import file_digest
 
     if not folds_path.is_file():
         return False
     try:
-        return json.loads(folds_path.read_text()).get("manifest_sha256") == sha256_file(manifest_path)
-    except ValueError:
+        return json.loads(folds_path.read_text()).get("manifest_sha256") == file_digest(manifest_path)
+    except (UnicodeDecodeError, json.JSONDecodeError):  # a damaged folds file is made again
         return False
 
 

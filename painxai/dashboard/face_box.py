@@ -69,19 +69,14 @@ def face_and_regions(image: np.ndarray, box: Box | None, image_path: str | None 
     """The face box and region label map (H, W) uint8 (or None) of one photo for the Compare grid.
 
     ``box`` from the manifest wins, else the detector's face (None: centred square). Regions come from the
-    ground-truth label map stored beside a twin image (``painxai.data.regions.mask_path``) when there is one,
+    ground-truth label map stored beside a twin image (``painxai.data.regions.read_label_map``) when there is one,
     else from FaceMesh landmarks when they pass their quality checks.
     """
-    from PIL import Image
 
-    from painxai.data.regions import mask_path
+    from painxai.data.regions import read_label_map
     from painxai.inference.assess import locate_face, photo_regions
 
     used_box, _search, face = locate_face(image, box)
-    if image_path is not None and mask_path(image_path).is_file():
-        with Image.open(mask_path(image_path)) as stored:
-            truth = np.asarray(stored)
-        if truth.shape == image.shape[:2]:
-            return used_box, truth
-    return used_box, photo_regions(image, face)[1]
+    truth = None if image_path is None else read_label_map(image_path, image.shape)
+    return used_box, truth if truth is not None else photo_regions(image, face)[1]
 

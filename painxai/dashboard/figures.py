@@ -146,3 +146,38 @@ def history_figure(history: pd.DataFrame, title: str) -> go.Figure:
     figure.update_layout(title=title, xaxis_title="epoch", height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return figure
 
+
+
+def randomisation_figure(frame: pd.DataFrame) -> go.Figure:
+    """The randomisation test (``painxai.dashboard.trust.randomisation_frame``): per model the similarity of
+    the map after each cascading randomisation step to the trained model's map; one panel per measure."""
+    import plotly.express as px
+
+    figure = px.line(
+        frame, x="step", y="similarity", color="model", facet_col="measure", markers=True, hover_data=["layer"],
+        height=360, labels={"step": "layers randomised (output first)", "similarity": "similarity to trained map"},
+    )
+    figure.add_hline(y=0.5, line_dash="dot", annotation_text="verdict threshold (Spearman)", row=1, col=1)
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return figure
+
+
+def localisation_figure(frame: pd.DataFrame, measure: str = "pointing game") -> go.Figure:
+    """Per model the pointing game (or cue share) of its maps beside the model-free baselines
+    (``painxai.dashboard.trust.localisation_frame``)."""
+    import plotly.express as px
+
+    figure = px.bar(frame, x="model", y=measure, color="map", barmode="group", height=340, range_y=[0, 1])
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure
+
+
+def faithfulness_figure(frame: pd.DataFrame) -> go.Figure:
+    """Deletion and insertion AUCs of each model's maps beside random maps
+    (``painxai.dashboard.trust.faithfulness_frame``): deletion lower is better, insertion higher."""
+    import plotly.express as px
+
+    figure = px.bar(frame, x="model", y="AUC", color="map", barmode="group", facet_col="curve", height=340,
+                    range_y=[0, 1])
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return figure

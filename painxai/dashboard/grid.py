@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # plotly is imported lazily at run time
 
 
 from painxai.dashboard.face_box import Box
+from painxai.inference.out_of_fold import fold_subset  # noqa: F401 - part of this module's API
 
 
 def map_agreement(maps: Mapping[str, np.ndarray], top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,17 +70,6 @@ def mean_agreement(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(mean, index=tables[0].index, columns=tables[0].columns)
 
 
-def fold_subset(ensemble: Any, folds: Sequence[int]) -> Any:
-    """The same ensemble restricted to ``folds`` (sharing the trunk and the chosen tails, nothing copied)."""
-    from painxai.runs.reader import FoldEnsemble
-
-    missing = sorted(set(folds) - set(ensemble.folds))
-    if missing or not folds:
-        raise ValueError(f"{ensemble.name} has no finished fold(s) {missing or list(folds)}")
-    tails = [ensemble.tails[ensemble.folds.index(f)] for f in folds]
-    return FoldEnsemble(name=ensemble.name, folds=list(folds), trunk=ensemble.trunk, tails=tails, size=ensemble.size)
-
-
 def map_layers(ensemble: Any) -> list[str]:
     """Layers of a fold ensemble that a CAM can explain at: those after the shared trunk (they differ per
     fold) whose output is a spatial (N, h, w, C) feature map, in network order."""
@@ -99,14 +89,17 @@ class GridResult:
 
     ``faces`` (N, D, D, 3) uint8 face crops for display; per model ``maps[m]`` (N, D, D) raw fold-mean maps
     on those crops (every model's crop covers the same window, so they align), ``prob_pain[m]`` (N,)
-    fold-mean probabilities, and ``shares[m]`` one region -> share dict per image that has a region label
-    map (images without one are left out of the shares).
+    fold-mean probabilities, ``targets[m]`` the class each map explains ("pain" | "nopain") per image,
+    ``folds[m]`` the folds used per image, and ``shares[m]`` one region -> share dict per image that has a
+    region label map (images without one are left out of the shares).
     """
 
     faces: np.ndarray
     maps: dict[str, np.ndarray]
     prob_pain: dict[str, np.ndarray]
     shares: dict[str, list[dict[str, float]]]
+    targets: dict[str, list[str]] = field(default_factory=dict)
+    folds: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 def explain_grid(
@@ -117,19 +110,28 @@ def explain_grid(
     method: str = "gradcam",
     layers: Mapping[str, str | None] | None = None,
     display_size: int = 160,
+    folds: Sequence[Mapping[str, Sequence[int]] | None] | None = None,
+    targets: Sequence[str] | None = None,
 ) -> GridResult:
-    """Explain several photos with several fold ensembles, one batch per model.
+    """Explain several photos with several fold ensembles, one batch per model, folds and class.
 
     ``images`` (H, W, 3) uint8 each, with their face ``boxes`` (None: centred square) and region
     ``label_maps`` (H, W) uint8 or None; ``layers`` per model (None or missing: its last conv layer).
+    ``folds``: per image, model -> the folds to use (e.g. the out-of-fold one,
+    :mod:`painxai.inference.out_of_fold`); None: every loaded fold. ``targets``: per image the class to
+    explain, "pain" (default), "nopain" or "predicted" (each model's own fold-mean prediction).
     """
     from painxai.explain.attribution import region_shares
     from painxai.explain.display import resize_map
-    from painxai.explain.ensemble import ensemble_explain
     from painxai.faces.crop import crop_face
 
-    if not (len(images) == len(boxes) == len(label_maps)) or not images:
+    count = len(images)
+    if not (count == len(boxes) == len(label_maps)) or not images:
         raise ValueError("give one box and one label map (or None) per image, and at least one image")
+    folds = list(folds) if folds is not None else [None] * count
+    targets = list(targets) if targets is not None else ["pain"] * count
+    if len(folds) != count or len(targets) != count:
+        raise ValueError("give one fold choice and one target (or none at all) per image")
     layers = layers or {}
     faces, crop_labels = [], []
     for image, box, labels in zip(images, boxes, label_maps, strict=True):
@@ -138,15 +140,48 @@ def explain_grid(
         crop_labels.append(None if labels is None else transform.crop_label_map(labels))
     result = GridResult(faces=np.stack(faces), maps={}, prob_pain={}, shares={})
     for name, ensemble in ensembles.items():
-        crops = np.stack([crop_face(image, box, ensemble.size)[0] for image, box in zip(images, boxes, strict=True)])
-        explanation = ensemble_explain(ensemble, crops, method=method, layer=layers.get(name))
-        maps = np.stack([resize_map(m, (display_size, display_size)) for m in explanation.mean()])
-        result.maps[name] = maps
-        result.prob_pain[name] = explanation.prob_pain.mean(axis=0)
+        margin = ensemble.crop_margin  # the run's recorded margin: the folds saw faces cropped with it
+        pairs = zip(images, boxes, strict=True)
+        crops = np.stack([crop_face(image, box, ensemble.size, margin)[0] for image, box in pairs])
+        chosen = [list(ensemble.folds) if f is None else list(f[name]) for f in folds]
+        maps, probs, used = _explain_groups(ensemble, crops, chosen, targets, method, layers.get(name))
+        maps = np.stack([resize_map(m, (display_size, display_size)) for m in maps])
+        result.maps[name], result.prob_pain[name], result.targets[name] = maps, probs, used
+        result.folds[name] = chosen
         result.shares[name] = [
             region_shares(m, labels) for m, labels in zip(maps, crop_labels, strict=True) if labels is not None
         ]
     return result
+
+
+def _explain_groups(
+    ensemble: Any, crops: np.ndarray, folds: Sequence[list[int]], targets: Sequence[str], method: str,
+    layer: str | None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Fold-mean maps (N, S, S), fold-mean pain probabilities (N,) and the explained classes of crops
+    (N, S, S, 3), each image with its own folds and target; images sharing both go in one batch."""
+    from painxai.explain.ensemble import ensemble_explain
+
+    maps = np.empty(crops.shape[:3], dtype=np.float32)
+    probs = np.empty(len(crops), dtype=np.float32)
+    used = ["pain"] * len(crops)
+    groups: dict[tuple[tuple[int, ...], str], list[int]] = {}
+    for index, (chosen, target) in enumerate(zip(folds, targets, strict=True)):
+        groups.setdefault((tuple(chosen), "pain" if target == "predicted" else target), []).append(index)
+    for (chosen, target), members in groups.items():
+        subset = fold_subset(ensemble, list(chosen))
+        explanation = ensemble_explain(subset, crops[members], method=method, target=target, layer=layer)
+        maps[members], probs[members] = explanation.mean(), explanation.prob_pain.mean(axis=0)
+        for index in members:
+            used[index] = target
+        # "predicted": the images the model calls no pain are explained again for that class.
+        against = [i for i in members if targets[i] == "predicted" and probs[i] < 0.5]
+        if against:
+            again = ensemble_explain(subset, crops[against], method=method, target="nopain", layer=layer)
+            maps[against] = again.mean()
+            for index in against:
+                used[index] = "nopain"
+    return maps, probs, used
 
 
 def grid_agreement(result: GridResult, top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,4 +1,4 @@
-"""Leave-subjects-out cross-validation folds, as in the paper (SPEC §1).
+"""Leave-subjects-out cross-validation folds, as in the paper (docs/PROTOCOL.md#cross-validation).
 
 No subject's images are ever split across folds. Subjects of each dataset are dealt to the folds
 in turn, so with the paper's composition (30 UNIFESP + 26 iCOPE subjects, k = 10) every fold holds
@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from painxai.errors import PainxaiError
 import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.data.manifest import read_manifest, sha256_file
+from painxai.data.manifest import read_manifest
+from painxai.errors import PainxaiError
+from painxai.hashing import file_digest
 
 
-class FoldError(PainxaiError, ValueError):
+class FoldError(PainxaiError):
     """A fold request that cannot be met, or a malformed folds file."""
 
 
@@ -89,7 +90,7 @@ def write_folds(
     "test_images", "test_pain", "test_nopain", "test_datasets"}, ...]}``. Returns that document.
     """
     manifest = read_manifest(manifest_path)
-    document = folds_document(manifest, make_folds(manifest, k, seed), seed, sha256_file(manifest_path))
+    document = folds_document(manifest, make_folds(manifest, k, seed), seed, file_digest(manifest_path))
     atomic.write_json(out, document)
     return document
 

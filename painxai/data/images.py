@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
-from painxai.errors import PainxaiError
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from painxai.errors import PainxaiError
 
 DEFAULT_MAX_PIXELS = 50_000_000
 # Modes that carry transparency: they are composited on white, as an image viewer shows them.
@@ -23,7 +25,7 @@ _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 
-class ImageLoadError(PainxaiError, ValueError):
+class ImageLoadError(PainxaiError):
     """A photo could not be read; the message says why in plain words."""
 
 
@@ -42,16 +44,20 @@ def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int = DEFAULT
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     name, data = _read_source(source)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{name} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), above the limit of "
-                    f"{max_pixels / 1e6:.0f} megapixels: resize it first"
-                )
-            image.load()  # decode every pixel now, so a truncated file fails here and not later
-            upright = ImageOps.exif_transpose(image)
-            return _to_rgb8(upright, name)
+        with warnings.catch_warnings():
+            # Pillow warns about images above ~89 megapixels when it opens them; the size is checked below with
+            # a message of our own, so its warning text must not reach the user.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageLoadError(
+                        f"{name} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), above the "
+                        f"limit of {max_pixels / 1e6:.0f} megapixels: resize it first"
+                    )
+                image.load()  # decode every pixel now, so a truncated file fails here and not later
+                upright = ImageOps.exif_transpose(image)
+                return _to_rgb8(upright, name)
     except Image.DecompressionBombError as error:
         raise ImageLoadError(f"{name} is too large to decode safely ({error})") from error
     except UnidentifiedImageError as error:
@@ -67,7 +73,7 @@ def _read_source(source: str | os.PathLike[str] | bytes) -> tuple[str, bytes]:
         name = "the uploaded file"
     elif isinstance(source, str | os.PathLike):
         path = Path(source)
-        name = f"'{path.name}'"
+        name = str(path)  # the whole path: a manifest may list many files of the same name
         if not path.is_file():
             raise ImageLoadError(f"{path} does not exist or is not a file")
         data = path.read_bytes()
@@ -121,3 +127,17 @@ def encode_png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize a batch of square RGB images (N, S, S, 3) uint8 to (N, size, size, 3) uint8
+    (area interpolation when shrinking, bilinear when enlarging); returns the input when S == size."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    import cv2
+
+    interpolation = cv2.INTER_AREA if images.shape[1] > size else cv2.INTER_LINEAR
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for index, image in enumerate(images):
+        out[index] = cv2.resize(image, (size, size), interpolation=interpolation)
+    return out

@@ -1,4 +1,4 @@
-"""One CSV format for any dataset, its validation, and adapters for the real databases.
+"""One CSV format for any dataset: reading with validation, writing, face boxes, and a per-dataset summary.
 
 A manifest is a CSV with the columns
 
@@ -12,38 +12,35 @@ A manifest is a CSV with the columns
 :func:`read_manifest` returns a :class:`pandas.DataFrame` with those columns, ``path`` made
 absolute and ``face_box`` parsed to a tuple of four floats or ``None``. Every problem is reported
 with the CSV line and the column, so a user can fix the file.
+
+The adapters that build manifests from the real databases (iCOPE, UNIFESP) are in
+:mod:`painxai.data.adapters`.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
-from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
-from painxai.errors import PainxaiError
 import pandas as pd
 
 from painxai import atomic
-LABELS = ("pain", "nopain")
+from painxai.errors import PainxaiError
+from painxai.labels import CLASSES, NOPAIN, PAIN
+
 REQUIRED_COLUMNS = ("path", "subject", "dataset", "label")
 COLUMNS = (*REQUIRED_COLUMNS, "face_box")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-# NFCS >= 3 is the usual clinical cut-off for pain (Grunau & Craig; Guinsburg 1999 for Brazilian
-# NICUs). Used only when a UNIFESP labels file gives scores instead of classes.
-NFCS_PAIN_THRESHOLD = 3.0
 
 
-class ManifestError(PainxaiError, ValueError):
+class ManifestError(PainxaiError):
     """A manifest that cannot be used; the message names the file, line and column."""
 
 
-def _where(source: str, line: int | None, column: str | None) -> str:
+def where(source: str, line: int | None, column: str | None) -> str:
+    """``"file, line n, column 'c'"``: where a problem is, for messages (line and column optional)."""
     parts = [source]
     if line is not None:
         parts.append(f"line {line}")
@@ -55,19 +52,23 @@ def _where(source: str, line: int | None, column: str | None) -> str:
 def parse_face_box(text: object) -> tuple[float, float, float, float] | None:
     """Parse ``"x0 y0 x1 y1"`` (pixels) to a tuple; blank or NaN gives ``None``.
 
-    Raises ``ValueError`` when the text is not four numbers with x0 < x1 and y0 < y1.
+    Raises ``ManifestError`` (without the file and line, which the caller adds) when the text is not four
+    numbers with 0 <= x0 < x1 and 0 <= y0 < y1.
     """
     if text is None or (isinstance(text, float) and text != text):
         return None
     text = str(text).strip()
     if not text:
         return None
-    values = [float(v) for v in re.split(r"[\s,;]+", text)]
+    try:
+        values = [float(v) for v in re.split(r"[\s,;]+", text)]
+    except ValueError:
+        raise ManifestError(f"{text!r} is not 4 numbers 'x0 y0 x1 y1'") from None
     if len(values) != 4:
-        raise ValueError(f"expected 4 numbers 'x0 y0 x1 y1', got {len(values)}")
+        raise ManifestError(f"expected 4 numbers 'x0 y0 x1 y1', got {len(values)}")
     x0, y0, x1, y1 = values
     if not (x1 > x0 and y1 > y0) or min(values) < 0:
-        raise ValueError(f"box {text!r} must have 0 <= x0 < x1 and 0 <= y0 < y1")
+        raise ManifestError(f"box {text!r} must have 0 <= x0 < x1 and 0 <= y0 < y1")
     return (x0, y0, x1, y1)
 
 
@@ -125,7 +126,7 @@ def read_manifest(path: str | os.PathLike[str], check_files: bool = True) -> pd.
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ManifestError(
-            f"{_where(source, 1, None)}: missing column(s) {', '.join(missing)}; "
+            f"{where(source, 1, None)}: missing column(s) {', '.join(missing)}; "
             f"a manifest needs {', '.join(REQUIRED_COLUMNS)} (and optionally face_box)"
         )
     reader.fieldnames = header
@@ -139,15 +140,15 @@ def read_manifest(path: str | os.PathLike[str], check_files: bool = True) -> pd.
         values = {c: (raw.get(c) or "").strip() for c in COLUMNS}
         for column in REQUIRED_COLUMNS:
             if not values[column]:
-                errors.append(f"{_where(source, line, column)}: empty value")
-        if values["label"] and values["label"] not in LABELS:
+                errors.append(f"{where(source, line, column)}: empty value")
+        if values["label"] and values["label"] not in CLASSES:
             errors.append(
-                f"{_where(source, line, 'label')}: unknown label {values['label']!r}; use 'pain' or 'nopain'"
+                f"{where(source, line, 'label')}: unknown label {values['label']!r}; use 'pain' or 'nopain'"
             )
         try:
             box = parse_face_box(values["face_box"])
-        except ValueError as error:
-            errors.append(f"{_where(source, line, 'face_box')}: {error}")
+        except ManifestError as error:
+            errors.append(f"{where(source, line, 'face_box')}: {error}")
             box = None
         image_path = Path(values["path"])
         if not image_path.is_absolute():
@@ -156,20 +157,20 @@ def read_manifest(path: str | os.PathLike[str], check_files: bool = True) -> pd.
         if values["path"]:
             if key in seen_paths:
                 errors.append(
-                    f"{_where(source, line, 'path')}: duplicate of line {seen_paths[key]} ({values['path']})"
+                    f"{where(source, line, 'path')}: duplicate of line {seen_paths[key]} ({values['path']})"
                 )
             else:
                 seen_paths[key] = line
             if check_files:
                 problem = _check_image_file(image_path)
                 if problem:
-                    errors.append(f"{_where(source, line, 'path')}: {values['path']}: {problem}")
+                    errors.append(f"{where(source, line, 'path')}: {values['path']}: {problem}")
         subject, dataset = values["subject"], values["dataset"]
         if subject and dataset:
             first = subject_dataset.setdefault(subject, (dataset, line))
             if first[0] != dataset:
                 errors.append(
-                    f"{_where(source, line, 'subject')}: subject {subject!r} is listed under dataset "
+                    f"{where(source, line, 'subject')}: subject {subject!r} is listed under dataset "
                     f"{dataset!r} here and {first[0]!r} on line {first[1]}; subjects must be unique"
                 )
         rows.append(
@@ -207,163 +208,19 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _image_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-_ICOPE_NAME = re.compile(r"^(?P<subject>S\d+)_(?P<sex>[MF])_(?P<rest>.+)$", re.IGNORECASE)
-# Typos found in the real file names, mapped to the stimulus they mean.
-_ICOPE_TYPOS = {"friciton": "friction", "succrose": "sucrose"}
-ICOPE_LABELS = {"pain": "pain", "rest": "nopain"}
-
-
-def icope_stimulus(file_name: str) -> tuple[str, str] | None:
-    """Subject and stimulus of an iCOPE file name, or ``None`` if it does not follow the scheme.
-
-    ``S40_M_pain _1.jpg`` -> ``("S40", "pain")``; ``S14_M_pain2.jpg`` -> ``("S14", "pain")``;
-    ``S04_M_succrose.jpg`` -> ``("S04", "sucrose")``; ``S08_F_friction_2b.jpg`` -> ``("S08",
-    "friction")``; ``S12_F_pain_post_sucrose_1.jpg`` -> ``("S12", "pain_post_sucrose")``.
-    """
-    match = _ICOPE_NAME.match(Path(file_name).stem)
-    if not match:
-        return None
-    stimulus = match["rest"].lower().replace(" ", "")
-    # Drop the repetition counter: "_1", "2", "_2b".
-    stimulus = re.sub(r"_?\d+[a-z]?$", "", stimulus).strip("_")
-    stimulus = _ICOPE_TYPOS.get(stimulus, stimulus)
-    return match["subject"].upper(), stimulus
-
-
-def icope_manifest(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, Counter[str]]:
-    """Build the iCOPE manifest from a folder tree of iCOPE images.
-
-    Keeps ``pain`` -> pain and ``rest`` -> nopain (``pain_post_sucrose`` is not pain).
-
-    Returns the manifest frame and a counter of the files skipped, per stimulus (with
-    ``"unrecognised name"`` for files that do not follow the naming scheme).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise ManifestError(f"{root}: not a folder")
-    rows, skipped = [], Counter()
-    for image in _image_files(root):
-        parsed = icope_stimulus(image.name)
-        if parsed is None:
-            skipped["unrecognised name"] += 1
-            continue
-        subject, stimulus = parsed
-        label = ICOPE_LABELS.get(stimulus)
-        if label is None:
-            skipped[stimulus] += 1
-            continue
-        rows.append({"path": str(image), "subject": subject, "dataset": "iCOPE", "label": label, "face_box": None})
-    if not rows:
-        raise ManifestError(f"{root}: no iCOPE pain or rest images found (names like S04_M_pain_1.jpg)")
-    return pd.DataFrame(rows, columns=list(COLUMNS)), skipped
-
-
-_UNIFESP_NAME = re.compile(r"^(?P<subject>\d{2})_\d{6}")
-
-
-def _read_unifesp_labels(labels: Path, nfcs_threshold: float) -> dict[str, str]:
-    """Map file name -> label from ``file,label`` or ``file,nfcs`` CSV (extra columns ignored)."""
-    try:
-        table = pd.read_csv(labels, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{labels}: cannot read the labels CSV ({error})") from error
-    columns = {c.strip().lower(): c for c in table.columns}
-    if "file" not in columns or not ({"label", "nfcs"} & columns.keys()):
-        raise ManifestError(f"{labels}: a labels CSV needs the columns file,label or file,nfcs")
-    result = {}
-    for index, record in table.iterrows():
-        line = int(index) + 2
-        name = Path(record[columns["file"]].strip()).name
-        if "label" in columns and record[columns["label"]].strip():
-            label = record[columns["label"]].strip().lower().replace(" ", "").replace("_", "").replace("-", "")
-            if label not in LABELS:
-                raise ManifestError(f"{_where(str(labels), line, 'label')}: unknown label {label!r}")
-        else:
-            try:
-                score = float(record[columns["nfcs"]])
-            except (KeyError, ValueError) as error:
-                raise ManifestError(f"{_where(str(labels), line, 'nfcs')}: not a number") from error
-            label = "pain" if score >= nfcs_threshold else "nopain"
-        result[name] = label
-    return result
-
-
-def unifesp_manifest(
-    root: str | os.PathLike[str],
-    labels: str | os.PathLike[str],
-    nfcs_threshold: float = NFCS_PAIN_THRESHOLD,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Build the UNIFESP manifest: subject from the file name (``01_113607.bmp`` -> ``01``).
-
-    The label is not in the UNIFESP file name; it comes from ``labels``, a CSV with ``file,label``
-    (pain/nopain) or ``file,nfcs`` (score; pain when score >= ``nfcs_threshold``). Files are matched
-    by base name. Returns the manifest and the image files that had no label (skipped).
-    """
-    root, labels = Path(root), Path(labels)
-    if not root.is_dir():
-        raise ManifestError(f"{root}: not a folder")
-    by_name = _read_unifesp_labels(labels, nfcs_threshold)
-    rows, unlabelled = [], []
-    for image in _image_files(root):
-        match = _UNIFESP_NAME.match(image.stem)
-        if not match:
-            unlabelled.append(str(image))
-            continue
-        label = by_name.get(image.name)
-        if label is None:
-            unlabelled.append(str(image))
-            continue
-        rows.append(
-            {"path": str(image), "subject": match["subject"], "dataset": "UNIFESP", "label": label, "face_box": None}
-        )
-    if not rows:
-        raise ManifestError(f"{root}: no labelled UNIFESP images found (names like 01_113607.bmp)")
-    return pd.DataFrame(rows, columns=list(COLUMNS)), unlabelled
-
-
-def merge_manifests(paths: Iterable[str | os.PathLike[str]], check_files: bool = True) -> pd.DataFrame:
-    """Concatenate validated manifests; the result is validated again as one manifest
-    (duplicate paths and subjects under two datasets are refused)."""
-    frames = [read_manifest(p, check_files=check_files) for p in paths]
-    if not frames:
-        raise ManifestError("nothing to merge")
-    merged = pd.concat(frames, ignore_index=True)
-    duplicated = merged["path"].duplicated(keep=False)
-    if duplicated.any():
-        raise ManifestError(f"the same image is in several manifests: {merged.loc[duplicated, 'path'].iloc[0]}")
-    owners = merged.groupby("subject")["dataset"].nunique()
-    clash = owners[owners > 1]
-    if len(clash):
-        raise ManifestError(f"subject {clash.index[0]!r} appears under two datasets in the merged manifests")
-    return merged
-
-
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Images, subjects and images per label, per dataset (one row per dataset plus 'all')."""
     counts = frame.groupby(["dataset", "label"]).size().unstack(fill_value=0)
-    for label in LABELS:
+    for label in CLASSES:
         if label not in counts:
             counts[label] = 0
     table = pd.DataFrame(
         {
             "subjects": frame.groupby("dataset")["subject"].nunique(),
             "images": frame.groupby("dataset").size(),
-            "pain": counts["pain"],
-            "nopain": counts["nopain"],
+            PAIN: counts[PAIN],
+            NOPAIN: counts[NOPAIN],
         }
     )
-    table.loc["all"] = [frame["subject"].nunique(), len(frame), int(counts["pain"].sum()), int(counts["nopain"].sum())]
+    table.loc["all"] = [frame["subject"].nunique(), len(frame), int(counts[PAIN].sum()), int(counts[NOPAIN].sum())]
     return table.astype(int)

@@ -5,7 +5,7 @@ FaceMesh landmarks on real photos, and the region attribution of the explanation
 
 A region mask is stored as a *label map*: a uint8 image the size of the photo where pixel value
 ``i + 1`` means ``REGIONS[i]`` and 0 means "elsewhere". The twin writes it beside each image as
-``<image stem>.regions.png`` (see :func:`mask_path`).
+``<image stem>.regions.png`` (see :func:`mask_path`); :func:`read_label_map` is its one reader.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-# NFCS regions (SPEC §5): brow bulge lives on forehead_brow, eye squeeze on eyes, nasolabial furrow
+from painxai.errors import PainxaiError
+
+# NFCS regions (docs/PROTOCOL.md#facial-regions): brow bulge lives on forehead_brow, eye squeeze on eyes, nasolabial furrow
 # on nasolabial, open lips / mouth stretch on mouth, chin quiver on chin.
 REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nose", "nasolabial", "mouth", "chin")
 # The regions where the twin draws pain cues (and where a faithful model should look).
 CUE_REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nasolabial", "mouth")
 
-# MediaPipe FaceMesh indices per region (SPEC §5). Right/left are the newborn's own.
+# MediaPipe FaceMesh indices per region (docs/PROTOCOL.md#facial-regions). Right/left are the newborn's own.
 LANDMARKS: dict[str, tuple[int, ...]] = {
     "glabella": (8, 9, 55, 107, 168, 193, 221, 285, 336, 417, 441),
     "forehead": (10, 66, 67, 69, 103, 104, 105, 107, 108, 109, 151, 296, 297, 299, 332, 333, 334, 336, 337, 338),
@@ -56,6 +58,43 @@ def mask_path(image_path: str | Path) -> Path:
     """Where the ground-truth region label map of ``image_path`` lives (twin images only)."""
     image_path = Path(image_path)
     return image_path.with_name(f"{image_path.stem}.regions.png")
+
+
+class RegionMaskError(PainxaiError):
+    """A stored region label map that does not belong with its image (unreadable, wrong size or values)."""
+
+
+def read_label_map(image_path: str | Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The ground-truth label map (H, W) uint8 stored beside ``image_path``, or None when there is none.
+
+    ``shape``: the image's shape (H, W, ...) as loaded. One rule for every reader: no file gives None (the
+    caller then draws regions from landmarks or goes without); a file that cannot be read, is not one
+    channel, holds ids beyond ``REGIONS`` or has another (H, W) than the image raises RegionMaskError
+    naming the file. Such a mask no longer belongs with its image (the image was replaced or resized),
+    and using it, or silently dropping it, would give region shares for the wrong pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = mask_path(image_path)
+    if not path.is_file():
+        return None
+    try:
+        with Image.open(path) as stored:
+            label_map = np.asarray(stored)
+    except (OSError, UnidentifiedImageError) as error:
+        raise RegionMaskError(f"{path}: cannot read this region label map ({error}); delete it or regenerate "
+                              f"the twin") from None
+    fix = "regenerate the twin, or delete the mask to draw regions from landmarks"
+    if label_map.ndim != 2 or label_map.dtype != np.uint8:
+        raise RegionMaskError(f"{path}: a region label map is one uint8 channel, this is {label_map.dtype} "
+                              f"{label_map.shape}; {fix}")
+    if label_map.shape != tuple(shape[:2]):
+        raise RegionMaskError(f"{path}: region label map of {label_map.shape[1]}x{label_map.shape[0]} pixels beside "
+                              f"an image of {shape[1]}x{shape[0]}; {fix}")
+    if label_map.max(initial=0) > len(REGIONS):
+        raise RegionMaskError(f"{path}: region id {int(label_map.max())} is not one of the {len(REGIONS)} regions; "
+                              f"{fix}")
+    return label_map
 
 
 def label_map_to_masks(label_map: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,13 +16,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from painxai.errors import PainxaiError
+from painxai.labels import CLASSES, NOPAIN, PAIN, POSITIVE
 
-POSITIVE = "pain"
-NEGATIVE = "nopain"
 ECE_BINS = 10
 
 
-class MetricsError(PainxaiError, ValueError):
+class MetricsError(PainxaiError):
     """Labels or probabilities that cannot be scored."""
 
 
@@ -37,9 +36,9 @@ def binary_labels(labels: ArrayLike) -> np.ndarray:
         raise MetricsError(f"labels must be one-dimensional, got shape {values.shape}")
     if values.dtype.kind in "USO":
         strings = values.astype(str)
-        unknown = sorted(set(strings.tolist()) - {POSITIVE, NEGATIVE})
+        unknown = sorted(set(strings.tolist()) - set(CLASSES))
         if unknown:
-            raise MetricsError(f"labels must be '{POSITIVE}' or '{NEGATIVE}', found {unknown[:5]}")
+            raise MetricsError(f"labels must be {' or '.join(map(repr, CLASSES))}, found {unknown[:5]}")
         return (strings == POSITIVE).astype(int)
     if values.dtype.kind not in "biuf":
         raise MetricsError(f"labels must be strings or 0/1 numbers, got dtype {values.dtype}")
@@ -68,7 +67,7 @@ def one_class_reason(labels: ArrayLike) -> str | None:
     present = set(np.unique(y).tolist())
     if present == {0, 1}:
         return None
-    only = POSITIVE if present == {1} else NEGATIVE
+    only = PAIN if present == {1} else NOPAIN
     return f"only '{only}' images in this fold: AUC and the ROC curve need both classes"
 
 

@@ -1,8 +1,8 @@
 """The report of a cross-validation run: Table 2, per-fold scores, calibration and statistics.
 
-``build_report(run_dir)`` reads the run folder directly (layout in docs/ARCHITECTURE.md): for
-every ``<model>/fold_<k>/`` that holds ``DONE`` it recomputes the fold's metrics from
-``predictions.csv`` with ``evaluation.fold_metrics`` (one source of truth, and a check on
+``build_report(run_dir)`` reads the run through :class:`painxai.runs.reader.Run`: for every healthy
+finished fold (``DONE`` present, files intact; damaged ones are skipped and listed) it recomputes the
+fold's metrics from ``predictions.csv`` with ``evaluation.fold_metrics`` (one source of truth, and a check on
 ``metrics.json``) and takes the epochs from ``metrics.json``. Folds without ``DONE`` are never
 read, so a run still in progress gives a partial report that says how many folds each model has.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +21,11 @@ import pandas as pd
 from painxai.errors import PainxaiError
 from painxai.evaluation import metrics as evaluation
 from painxai.evaluation import stats as statistics
+from painxai.runs import layout
+from painxai.runs.layout import RunError
+from painxai.runs.reader import Run
 
-# Coutrin & Thomaz 2022, Table 2 (SPEC §1): (mean, std) over 10 folds; accuracy, F1, AUC in %.
+# Coutrin & Thomaz 2022, Table 2 (docs/PROTOCOL.md#results): (mean, std) over 10 folds; accuracy, F1, AUC in %.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
     "vgg16": {"accuracy": (86.2, 7), "f1": (87.7, 6), "auc": (85.4, 8), "epochs": (34, 7)},
     "resnet50": {"accuracy": (85.6, 7), "f1": (87.0, 7), "auc": (85.2, 7), "epochs": (44, 12)},
@@ -40,50 +42,8 @@ PER_FOLD_COLUMNS = (
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "auc": True, "epochs": False}
 METRIC_LABELS = {"accuracy": "Accuracy (%)", "f1": "F1, pain positive (%)", "auc": "AUC (%)", "epochs": "Epochs"}
 CONSISTENCY_TOLERANCE = 1e-6
-_FOLD_DIR = re.compile(r"^fold_(\d+)$")
-
-
-class ReportError(PainxaiError, ValueError):
+class ReportError(PainxaiError):
     """A run folder that cannot be reported on."""
-
-
-def finished_folds(run_dir: str | os.PathLike[str]) -> dict[str, list[int]]:
-    """Per model folder of ``run_dir``, the fold indices whose ``fold_<k>/DONE`` exists (sorted).
-
-    Models are the sub-folders that hold at least one ``fold_<k>`` folder; a model whose folds are
-    all unfinished maps to an empty list. Order: the paper's models first, then the rest by name.
-    """
-    root = Path(run_dir)
-    if not root.is_dir():
-        raise ReportError(f"{root}: no such run folder")
-    found: dict[str, list[int]] = {}
-    for model_dir in root.iterdir():
-        if not model_dir.is_dir():
-            continue
-        folds = [(int(m.group(1)), d) for d in model_dir.iterdir() if d.is_dir() and (m := _FOLD_DIR.match(d.name))]
-        if folds:
-            found[model_dir.name] = sorted(k for k, d in folds if (d / "DONE").is_file())
-    paper_order = [m for m in PAPER_TABLE2 if m in found]
-    return {m: found[m] for m in paper_order + sorted(set(found) - set(paper_order))}
-
-
-def _read_fold(fold_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """A finished fold's predictions (label, prob_pain, ...) and its metrics.json."""
-    predictions_path, metrics_path = fold_dir / "predictions.csv", fold_dir / "metrics.json"
-    for path in (predictions_path, metrics_path):
-        if not path.is_file():
-            raise ReportError(f"{path} is missing although {fold_dir.name} is marked DONE")
-    predictions = pd.read_csv(predictions_path)
-    missing = sorted({"label", "prob_pain"} - set(predictions.columns))
-    if missing:
-        raise ReportError(f"{predictions_path}: missing column(s) {missing}")
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except ValueError as error:
-        raise ReportError(f"{metrics_path}: not valid JSON ({error})") from error
-    if not isinstance(metrics.get("epochs"), int):
-        raise ReportError(f"{metrics_path}: 'epochs' must be an integer, got {metrics.get('epochs')!r}")
-    return predictions, metrics
 
 
 def _as_float(value: object) -> float:
@@ -92,28 +52,21 @@ def _as_float(value: object) -> float:
 
 
 def _total_images(root: Path) -> int | None:
-    """Images in the whole cross-validation: from folds.json test sizes, else the run's manifest.csv."""
-    folds_path, manifest_path = root / "folds.json", root / "manifest.csv"
-    if folds_path.is_file():
-        from painxai.data.folds import read_folds
-
-        document = read_folds(folds_path)
-        sizes = [fold.get("test_images") for fold in document["folds"]]
+    """Images in the whole cross-validation: from folds.json test sizes, else the run's manifest.csv;
+    None when the run has neither."""
+    run = Run(root)
+    if (run.path / layout.FOLDS).is_file():
+        sizes = [fold.get("test_images") for fold in run.folds()["folds"]]
         if all(isinstance(s, int) for s in sizes):
             return int(sum(sizes))
-    if manifest_path.is_file():
-        return len(pd.read_csv(manifest_path))
+    if (run.path / layout.MANIFEST).is_file():
+        return len(run.manifest())
     return None
 
 
-def _expected_folds(root: Path) -> int | None:
+def _expected_folds(run: Run) -> int | None:
     """k of the run's folds.json, or None when the run has none."""
-    folds_path = root / "folds.json"
-    if not folds_path.is_file():
-        return None
-    from painxai.data.folds import read_folds
-
-    return int(read_folds(folds_path)["k"])
+    return int(run.folds()["k"]) if (run.path / layout.FOLDS).is_file() else None
 
 
 def _mean_std(values: pd.Series) -> tuple[float, float]:
@@ -133,6 +86,7 @@ class Report:
     ``calibration``: index model; Brier and ECE as fold mean and std, and pooled over all the
     model's out-of-fold predictions (``*_pooled``). ``statistics``: per metric a
     ``stats.Comparison``; ``statistics_skipped``: per metric the reason it was not compared.
+    ``skipped_folds``: one line per damaged file of a finished fold left out (also in ``notes``).
     """
 
     run_dir: Path
@@ -145,6 +99,7 @@ class Report:
     statistics_skipped: dict[str, str]
     notes: list[str] = field(default_factory=list)
     caveat: str = statistics.CAVEAT
+    skipped_folds: list[str] = field(default_factory=list)
 
     @property
     def models(self) -> list[str]:
@@ -313,20 +268,25 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
 
     Statistics compare, per metric, every model with finished folds on the folds all of them have
     finished (and where the metric is defined); they need at least 2 models and 2 such folds,
-    else ``statistics_skipped`` says why. Raises :class:`ReportError` when no fold is finished
-    or a finished fold's files are missing or malformed.
+    else ``statistics_skipped`` says why. Folds are read through :class:`painxai.runs.reader.Run`:
+    damaged finished folds are left out and listed in ``skipped`` (and the notes). Raises
+    :class:`painxai.runs.layout.RunError` when the folder is not a readable run and :class:`ReportError`
+    when no fold is finished and healthy.
     """
     root = Path(run_dir)
-    folds_finished = finished_folds(root)
+    run = Run(root)  # RunError (exit 2 in the CLI) when the folder is not a run or its run.json is bad
+    health = run.health()
+    folds_finished = {m: health.healthy.get(m, []) for m in run.models(include_unfinished=True)}
+    damaged = [f"skipped {problem.describe()}" for problem in health.problems]
     if not any(folds_finished.values()):
-        raise ReportError(f"{root}: no finished fold yet (a fold is finished when its folder holds DONE)")
-    notes: list[str] = []
+        damage = "".join(f"; {line}" for line in damaged)
+        raise ReportError(f"{root}: no finished fold yet (a fold is finished when its folder holds DONE){damage}")
+    notes: list[str] = list(damaged)
     rows: list[dict] = []
     pooled: dict[str, list[pd.DataFrame]] = {}
     for model, folds in folds_finished.items():
         for fold in folds:
-            fold_dir = root / model / f"fold_{fold}"
-            predictions, stored = _read_fold(fold_dir)
+            predictions, stored = run.fold_predictions(model, fold), run.fold_metrics_json(model, fold)
             try:
                 metrics = evaluation.fold_metrics(
                     predictions["label"].to_numpy(),
@@ -335,7 +295,8 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
                     threshold=float(stored.get("threshold", 0.5)),
                 )
             except evaluation.MetricsError as error:
-                raise ReportError(f"{fold_dir / 'predictions.csv'}: {error}") from error
+                path = layout.fold_dir(root, model, fold) / layout.PREDICTIONS
+                raise RunError(f"{path}: {error}; fix the file or train the fold again") from error
             rows.append({"model": model, "fold": fold, **{c: metrics[c] for c in PER_FOLD_COLUMNS[2:]}})
             notes += [f"{model} fold {fold}: {note}" for note in metrics["notes"]]
             for key in PERCENT_METRICS:
@@ -346,7 +307,7 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
                     )
             pooled.setdefault(model, []).append(predictions[["label", "prob_pain"]])
     per_fold = pd.DataFrame(rows, columns=list(PER_FOLD_COLUMNS))
-    folds_expected = _expected_folds(root)
+    folds_expected = _expected_folds(run)
     unfinished = {m: f for m, f in folds_finished.items() if folds_expected is not None and len(f) < folds_expected}
     if unfinished:
         notes.append(
@@ -364,6 +325,7 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
         statistics=comparisons,
         statistics_skipped=skipped,
         notes=notes,
+        skipped_folds=damaged,
     )
 
 

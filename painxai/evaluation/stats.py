@@ -1,4 +1,4 @@
-"""Comparing models over cross-validation folds (SPEC §6).
+"""Comparing models over cross-validation folds (docs/PROTOCOL.md#statistical-tests).
 
 Input is one score table: rows are folds, columns are models, each cell one fold's score (for
 example accuracy). ``compare_models`` runs the Friedman test, the Nemenyi post-hoc with its
@@ -28,7 +28,7 @@ CAVEAT = (
 )
 
 
-class StatisticsError(PainxaiError, ValueError):
+class StatisticsError(PainxaiError):
     """A score table the tests cannot be run on."""
 
 
@@ -261,7 +261,7 @@ class Comparison:
 def compare_models(
     scores: pd.DataFrame, test_train_ratio: float | None, alpha: float = 0.05, higher_is_better: bool = True
 ) -> Comparison:
-    """Run every test of SPEC §6 on a (folds x models) score table.
+    """Run every test of docs/PROTOCOL.md#statistical-tests on a (folds x models) score table.
 
     ``test_train_ratio`` = n_test / n_train of the folds (mean over folds) for the corrected
     t-test; None skips that test. ``higher_is_better`` only decides which end rank 1 is (False for

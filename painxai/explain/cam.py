@@ -2,14 +2,14 @@
 
 Every map is computed at a convolutional layer of a Keras model that ends with a ``Dense(name="logits")``
 layer (then ``Activation(name="prob")``), as every model of :mod:`painxai.models` does. The class score
-is taken *before* the softmax/sigmoid (SPEC §7), through a :class:`ClassTarget`.
+is taken *before* the softmax/sigmoid (docs/PROTOCOL.md#grad-cam), through a :class:`ClassTarget`.
 
 Maps are raw: ReLU'd, not normalised, upsampled bilinearly (half-pixel centres, like ``cv2.resize``)
 to the image size, float32 (N, H, W). Their unit is "score units per activation", so the maps of one
 model are comparable across images, and :mod:`painxai.explain.display` offers one shared scale
 across models.
 
-For speed (SPEC §3: a ``tf.function`` is 3-10x faster than eager) one compiled function per
+For speed (a ``tf.function`` is 3-10x faster than eager, measured on 2 CPU cores) one compiled function per
 (model, layer) is built on first use and cached for as long as the model lives.
 """
 
@@ -23,8 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from painxai.errors import RequestError
+from painxai.labels import CLASSES, PAIN
+
 LOGITS_LAYER = "logits"
-LABELS: tuple[str, ...] = ("nopain", "pain")
 
 
 class ClassTarget:
@@ -37,8 +39,8 @@ class ClassTarget:
     """
 
     def __init__(self, label: str) -> None:
-        if label not in LABELS:
-            raise ValueError(f"unknown target {label!r}: expected one of {', '.join(LABELS)}")
+        if label not in CLASSES:
+            raise RequestError(f"unknown target {label!r}: expected one of {', '.join(CLASSES)}")
         self.label = label
 
     def __repr__(self) -> str:
@@ -47,17 +49,17 @@ class ClassTarget:
     def logit_weights(self, units: int) -> np.ndarray:
         """The weights w (units,) float32 such that the class score is ``logits @ w``."""
         if units == 2:
-            return np.array([0.0, 1.0] if self.label == "pain" else [1.0, 0.0], dtype=np.float32)
+            return np.eye(len(CLASSES), dtype=np.float32)[CLASSES.index(self.label)]
         if units == 1:
-            return np.array([1.0 if self.label == "pain" else -1.0], dtype=np.float32)
+            return np.array([1.0 if self.label == PAIN else -1.0], dtype=np.float32)
         raise ValueError(f"the logits layer has {units} units; expected 2 (softmax) or 1 (sigmoid)")
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         """The probability of this class from logits (N, units): softmax for 2 units, sigmoid for 1; (N,)."""
-        return prob_pain(logits) if self.label == "pain" else 1.0 - prob_pain(logits)
+        return prob_pain_from_logits(logits) if self.label == PAIN else 1.0 - prob_pain_from_logits(logits)
 
 
-def prob_pain(logits: np.ndarray) -> np.ndarray:
+def prob_pain_from_logits(logits: np.ndarray) -> np.ndarray:
     """The pain probability (N,) float32 from logits (N, 2) (softmax, class 1) or (N, 1) (sigmoid)."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.shape[-1] == 2:
@@ -224,7 +226,7 @@ class BaseCAM:
             grads = None
         channel_weights = self.channel_weights(images, acts, grads, target)
         low_res = np.maximum(np.einsum("nhwc,nc->nhw", acts, channel_weights), 0.0).astype(np.float32)
-        return CamResult(upsample(low_res, images.shape[1:3]), low_res, prob_pain(logits))
+        return CamResult(upsample(low_res, images.shape[1:3]), low_res, prob_pain_from_logits(logits))
 
     def _features(self, images: np.ndarray) -> np.ndarray:
         """What ``model`` takes: the images themselves, or the trunk's output for them."""
@@ -339,7 +341,7 @@ def method_class(method: str) -> type[BaseCAM]:
     try:
         return METHODS[method]
     except KeyError:
-        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}") from None
+        raise RequestError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}") from None
 
 
 def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -382,7 +384,7 @@ def gradcam(
     model: keras.Model, images: np.ndarray, target: str = "pain", layer: str | None = None,
     counterfactual: bool = False,
 ) -> np.ndarray:
-    """Raw Grad-CAM maps (N, H, W) float32 at the model input size (SPEC §7).
+    """Raw Grad-CAM maps (N, H, W) float32 at the model input size (docs/PROTOCOL.md#grad-cam).
 
     model: what :func:`painxai.models.build` returns. images: RGB uint8 crops (N, H, W, 3) at the
     model's input size. target: "pain" | "nopain". layer: default the model's last conv layer.

@@ -1,7 +1,7 @@
 """Showing maps: one overlay function, per-map or shared scales, a colour bar, the side-by-side figure.
 
 Libraries normalise every map to [0, 1] on its own, which hides how strong one model's evidence is
-next to another's (SPEC §7). Here a map is always drawn against a ``vmax``: its own maximum
+next to another's (docs/PROTOCOL.md#grad-cam). Here a map is always drawn against a ``vmax``: its own maximum
 (per-map normalisation) or one value shared by all the maps in a figure (:func:`shared_scale`).
 Values at or above ``vmax`` get the top colour; 0 gets the bottom one.
 """
@@ -45,6 +45,40 @@ def shared_scale(maps: Sequence[np.ndarray] | np.ndarray, percentile: float = SH
     values = np.concatenate([np.asarray(m, dtype=np.float32).ravel() for m in maps]) if len(maps) else np.zeros(0)
     positive = values[values > 0]
     return float(np.percentile(positive, percentile)) if positive.size else 0.0
+
+
+#: The colour scales a page offers, with the words its caption uses.
+SCALES: dict[str, str] = {
+    "reference": "each model on its own reference scale from the audit",
+    "per-map": "each map on its own maximum",
+    "shared": "one raw scale shared by all maps",
+}
+
+
+def model_scales(
+    maps: Mapping[str, Sequence[np.ndarray] | np.ndarray], choice: str, reference: Mapping[str, float | None]
+) -> tuple[dict[str, float | None], str]:
+    """The ``vmax`` of each model's maps (None = each map on its own maximum) and a caption saying so.
+
+    maps: model -> its raw maps (any shapes). choice: a key of :data:`SCALES`. ``reference``: model -> the
+    audit's ``reference_scale`` (raw units: the 99th percentile of the model's out-of-fold maps), None for
+    a model not audited. On its reference scale one model's maps are comparable across photos and every
+    model is visible; a model without one falls back to per-map scaling, and the caption names it.
+    """
+    if choice not in SCALES:
+        raise ValueError(f"unknown scale {choice!r}: expected one of {', '.join(SCALES)}")
+    if choice == "per-map":
+        return dict.fromkeys(maps), f"{SCALES[choice]} (hides how strong one model's evidence is)"
+    if choice == "shared":
+        vmax = shared_scale([np.asarray(group) for group in maps.values()])
+        return dict.fromkeys(maps, vmax), f"{SCALES[choice]}: 0 to {vmax:.3g} (a weak model may look blank)"
+    scales = {name: (reference.get(name) if (reference.get(name) or 0) > 0 else None) for name in maps}
+    known = ", ".join(f"{name} 0 to {value:.3g}" for name, value in scales.items() if value is not None)
+    missing = [name for name, value in scales.items() if value is None]
+    caption = f"{SCALES[choice]} ({known})" if known else "no model has a reference scale yet"
+    if missing:
+        caption += f"; {', '.join(missing)}: not audited, each map on its own maximum"
+    return scales, caption
 
 
 def resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -1,20 +1,42 @@
-"""Maps of a fold ensemble: the shared frozen trunk runs once, then each fold's tail explains after it.
+"""Maps of a fold ensemble: the shared frozen trunk runs once, then every fold's tail explains after it.
 
 All folds of a model start from the same initial weights and train only the layers after the
 model's phase-2 cut, so the layers before the cut are identical across folds
 (:class:`painxai.runs.reader.FoldEnsemble` keeps them once, as ``trunk``). The last conv layer lives in
 the tails, so a fold's map needs only the trunk's output: one trunk pass serves all ten folds.
+
+For the gradient methods the whole ensemble is one computation (:class:`FusedEnsemble`): one compiled
+function runs the trunk, the F tails and a single backward pass, traced once per ensemble instead of
+once per fold. The backward pass differentiates the *sum* of the F folds' class scores: fold f's score
+depends only on its own tail's activations, so d(sum)/d(acts_f) is exactly fold f's own gradient.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from painxai.explain.cam import ClassTarget, check_crops, forward, method_class
+from painxai.explain.cam import (
+    LOGITS_LAYER,
+    ClassTarget,
+    as_target,
+    check_crops,
+    forward,
+    layer_output,
+    method_class,
+    prob_pain_from_logits,
+    upsample,
+)
+
+# Methods whose channel weights depend only on the activations and gradients (no extra forward passes),
+# so the fused computation serves them; Score-CAM goes fold by fold.
+FUSED_METHODS = ("gradcam", "counterfactual", "gradcampp")
 
 
 class FoldEnsembleLike(Protocol):
@@ -56,15 +78,26 @@ def ensemble_explain(
 
     layer: default ``SPECS[ensemble.name].last_conv_layer``; it must live in the tails.
     method_options: passed to the CAM class (e.g. ``max_channels`` for Score-CAM).
+    Gradient methods run as one fused computation (:func:`fused_ensemble`); the result equals
+    :func:`ensemble_explain_per_fold` (to float32 rounding).
     """
-    from painxai.models import SPECS, preprocess
+    if method in FUSED_METHODS and not method_options:
+        images, layer, inputs = _prepare(ensemble, images, layer)
+        return fused_ensemble(ensemble, layer).explain(inputs, method, target, images.shape[1:3])
+    return ensemble_explain_per_fold(ensemble, images, method, target, layer, **method_options)
 
-    if not ensemble.tails:
-        raise ValueError(f"the {ensemble.name} ensemble has no fold models")
-    first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
-    images = check_crops(images, tuple(first.inputs[0].shape[1:3]))
-    layer = layer or SPECS[ensemble.name].last_conv_layer
-    inputs = preprocess(ensemble.name, images)
+
+def ensemble_explain_per_fold(
+    ensemble: FoldEnsembleLike,
+    images: np.ndarray,
+    method: str = "gradcam",
+    target: str | ClassTarget = "pain",
+    layer: str | None = None,
+    **method_options: Any,
+) -> EnsembleExplanation:
+    """:func:`ensemble_explain` one fold at a time (one compiled function per fold): Score-CAM's path,
+    and the reference the fused computation is tested and benchmarked against."""
+    images, layer, inputs = _prepare(ensemble, images, layer)
     features = None if ensemble.trunk is None else forward(ensemble.trunk, inputs)
     cam_class = method_class(method)
     results = [
@@ -77,6 +110,119 @@ def ensemble_explain(
         maps=np.stack([result.maps for result in results]),
         prob_pain=np.stack([result.prob_pain for result in results]),
     )
+
+
+def _prepare(ensemble: FoldEnsembleLike, images: np.ndarray, layer: str | None) -> tuple[np.ndarray, str, np.ndarray]:
+    """Checked uint8 crops (N, S, S, 3), the layer to explain, and the preprocessed float32 inputs."""
+    from painxai.models import SPECS, preprocess
+
+    if not ensemble.tails:
+        raise ValueError(f"the {ensemble.name} ensemble has no fold models")
+    first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
+    images = check_crops(images, tuple(first.inputs[0].shape[1:3]))
+    return images, layer or SPECS[ensemble.name].last_conv_layer, preprocess(ensemble.name, images)
+
+
+class FusedEnsemble:
+    """The trunk and the F fold tails of one ensemble as one compiled function, traced once.
+
+    ``gradients(inputs, weights)`` takes preprocessed images (N, S, S, 3) float32 and the logit weights
+    of a :class:`ClassTarget`; it returns the tails' activations at ``layer`` (F, N, h, w, C), d score /
+    d activations (F, N, h, w, C) and logits (F, N, units). ``logits(inputs)`` skips the gradients.
+    The models are held by weak references, so this cache never keeps an evicted ensemble alive.
+    """
+
+    def __init__(self, ensemble: FoldEnsembleLike, layer: str) -> None:
+        self.name = ensemble.name
+        self.folds = list(ensemble.folds)
+        first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
+        signature = tf.TensorSpec((None, *first.inputs[0].shape[1:]), tf.float32)
+        # One model per tail from its input to (activations at ``layer``, logits); they reuse the tail's layers.
+        branches = [
+            keras.Model(tail.inputs[0], [layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)])
+            for tail in ensemble.tails
+        ]
+        self.units = int(branches[0].outputs[1].shape[-1])
+        trunk_ref = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
+        branch_refs = [weakref.ref(branch) for branch in branches]
+        self._branches = branches  # alive as long as this object (the cache entry keyed by the ensemble)
+
+        def features(batch: tf.Tensor) -> tf.Tensor:
+            return batch if trunk_ref is None else trunk_ref()(batch, training=False)
+
+        @tf.function(input_signature=[signature, tf.TensorSpec((self.units,), tf.float32)])
+        def gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            shared = features(batch)  # outside the tape: no gradient flows into the frozen trunk
+            with tf.GradientTape() as tape:
+                outputs = [ref()(shared, training=False) for ref in branch_refs]
+                score = tf.add_n([tf.reduce_sum(tf.linalg.matvec(logits, weights)) for _, logits in outputs])
+            acts = [a for a, _ in outputs]
+            grads = tape.gradient(score, acts)
+            return tf.stack(acts), tf.stack(grads), tf.stack([logits for _, logits in outputs])
+
+        @tf.function(input_signature=[signature])
+        def logits(batch: tf.Tensor) -> tf.Tensor:
+            shared = features(batch)
+            return tf.stack([ref()(shared, training=False)[1] for ref in branch_refs])
+
+        self.gradients = gradients
+        self.logits = logits
+
+    def explain(
+        self, inputs: np.ndarray, method: str, target: str | ClassTarget, size: tuple[int, int]
+    ) -> EnsembleExplanation:
+        """Maps (F, N, *size) and pain probabilities (F, N) of preprocessed ``inputs`` (N, S, S, 3)."""
+        if method not in FUSED_METHODS:
+            raise ValueError(f"the fused computation serves {', '.join(FUSED_METHODS)}, not {method!r}")
+        target = as_target(target)
+        weights = target.logit_weights(self.units)
+        acts, grads, logits = (t.numpy() for t in self.gradients(np.asarray(inputs, np.float32), weights))
+        # These methods' channel weights use only acts and grads (no instance state), exactly as per fold.
+        channel_weights = method_class(method).channel_weights
+        maps, probs = [], []
+        for fold_acts, fold_grads, fold_logits in zip(acts, grads, logits, strict=True):
+            weights_nc = channel_weights(None, inputs, fold_acts, fold_grads, target)  # type: ignore[arg-type]
+            low_res = np.maximum(np.einsum("nhwc,nc->nhw", fold_acts, weights_nc), 0.0).astype(np.float32)
+            maps.append(upsample(low_res, size))
+            probs.append(prob_pain_from_logits(fold_logits))
+        return EnsembleExplanation(self.name, list(self.folds), np.stack(maps), np.stack(probs))
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Pain probabilities (F, N) float32 of preprocessed ``inputs`` (N, S, S, 3)."""
+        logits = self.logits(np.asarray(inputs, np.float32)).numpy()
+        return np.stack([prob_pain_from_logits(fold_logits) for fold_logits in logits])
+
+
+_FUSED: weakref.WeakKeyDictionary[keras.Model, dict[tuple[str, tuple[int, ...]], FusedEnsemble]] = (
+    weakref.WeakKeyDictionary()
+)
+_FUSED_LOCK = threading.Lock()
+
+
+def fused_ensemble(ensemble: FoldEnsembleLike, layer: str | None = None) -> FusedEnsemble:
+    """The cached :class:`FusedEnsemble` of ``ensemble`` at ``layer`` (default: the model's last conv layer).
+
+    Cached per first tail (a weak key: the entry goes when the ensemble is released).
+    """
+    from painxai.models import SPECS
+
+    if not ensemble.tails:
+        raise ValueError(f"the {ensemble.name} ensemble has no fold models")
+    layer = layer or SPECS[ensemble.name].last_conv_layer
+    key = (layer, tuple(id(tail) for tail in ensemble.tails))
+    with _FUSED_LOCK:  # building is quick (no tracing); the lock only keeps two sessions from building twice
+        per_ensemble = _FUSED.setdefault(ensemble.tails[0], {})
+        if key not in per_ensemble:
+            per_ensemble[key] = FusedEnsemble(ensemble, layer)
+        return per_ensemble[key]
+
+
+def warm_up(ensemble: FoldEnsembleLike) -> None:
+    """Trace the ensemble's fused function now (one blank image), so the first photo does not wait for it."""
+    fused = fused_ensemble(ensemble)
+    first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
+    blank = np.zeros((1, *first.inputs[0].shape[1:]), np.float32)
+    fused.gradients(blank, ClassTarget("pain").logit_weights(fused.units))
 
 
 def ensemble_maps(

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from painxai.errors import RequestError
+
 Box = tuple[float, float, float, float]
 
 
@@ -93,7 +95,7 @@ def square_box(box: Box | None, margin: float, shape: tuple[int, ...]) -> Box:
 
     Returns the square ``(x0, y0, x1, y1)`` with integer corners (so the crop is an exact pixel window,
     shifted by at most half a pixel from the ideal centre). Raises ``ValueError`` for a negative
-    margin or a box that does not overlap the photo.
+    margin, ``RequestError`` for a box that does not overlap the photo.
     """
     height, width = int(shape[0]), int(shape[1])
     if height < 1 or width < 1:
@@ -106,7 +108,7 @@ def square_box(box: Box | None, margin: float, shape: tuple[int, ...]) -> Box:
         return (float(left), float(top), float(left + side), float(top + side))
     x0, y0, x1, y1 = _check_box(box)
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        raise ValueError(f"face box {(x0, y0, x1, y1)} lies outside the {width}x{height} photo")
+        raise RequestError(f"face box {(x0, y0, x1, y1)} lies outside the {width}x{height} photo")
     side = max(1, round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)))
     left = round((x0 + x1) / 2.0 - side / 2.0)
     top = round((y0 + y1) / 2.0 - side / 2.0)

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from painxai.errors import RequestError
 from painxai.explain.attribution import region_shares
 from painxai.faces.crop import CropTransform, crop_face
 
 if TYPE_CHECKING:
-    from painxai.faces.detection import Face, FaceSearch, Landmarks
+    from painxai.faces.detection import Face, FaceSearch
+    from painxai.faces.landmarks import Landmarks
+    from painxai.inference.gate import Screening
     from painxai.runs.reader import FoldEnsemble, Run
 
 Box = tuple[float, float, float, float]
@@ -119,7 +122,8 @@ def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | Non
     The label map is None when there is no face, the landmark model file is missing, or the
     landmarks fail their quality checks (a wrong mask would give wrong shares).
     """
-    from painxai.faces.detection import ModelFileError, face_landmarks, landmark_region_masks
+    from painxai.faces.landmarks import face_landmarks, landmark_region_masks
+    from painxai.faces.model_files import ModelFileError
 
     if face is None:
         return None, None
@@ -142,7 +146,8 @@ def load_ensembles(
         names = list(models)
     unknown = [name for name in names if name not in available]
     if unknown or not names:
-        raise ValueError(f"model(s) {unknown or names} not in run {run.name}; it has {', '.join(available) or 'none'}")
+        raise RequestError(f"model(s) {unknown or names} not in run {run.name}; "
+                           f"it has {', '.join(available) or 'none'}")
     chosen = None if folds == "all" else [int(folds)]
     return {name: run.ensemble(name, folds=chosen) for name in names}
 
@@ -161,7 +166,7 @@ def assess_model(
     """
     from painxai.explain.ensemble import ensemble_explain
 
-    crop, transform = crop_face(image, box, ensemble.size)
+    crop, transform = crop_face(image, box, ensemble.size, ensemble.crop_margin)
     explanation = ensemble_explain(ensemble, crop[None], method=method, target=target)
     mean_map, std_map = explanation.mean()[0], explanation.std()[0]
     photo_map = transform.map_to_original(mean_map, image.shape)
@@ -205,22 +210,27 @@ def assess_photo(
     target: str = "pain",
     label_map: np.ndarray | None = None,
     ensembles: Mapping[str, FoldEnsemble] | None = None,
+    screening: Screening | None = None,
 ) -> Assessment:
     """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run.
 
-    box: the face box (x0, y0, x1, y1) in photo pixels; None = detect it (a centred square crop
-    when no face is found: the assessment says so through ``face_search``). label_map: known
-    regions (e.g. the twin's ground truth); None = draw them from FaceMesh landmarks when those are
-    trustworthy. ensembles: already loaded ensembles (the dashboard caches them); default: load
-    ``models`` / ``folds`` from ``run``.
+    box: the face box (x0, y0, x1, y1) in photo pixels, drawn by hand; None = detect it. Either way
+    the photo passes the input gate first (:mod:`painxai.inference.gate`; ``screening``: its verdict
+    when the caller already has it): a photo without a usable face raises PhotoRefusedError and
+    nothing is scored. label_map: known regions (e.g. the twin's ground truth); None = draw them
+    from FaceMesh landmarks when those are trustworthy. ensembles: already loaded ensembles (the
+    dashboard caches them); default: load ``models`` / ``folds`` from ``run``.
     """
+    from painxai.faces.landmarks import landmark_region_masks
+    from painxai.inference.gate import screen_photo
+
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 photo (H, W, 3); got {image.dtype} {image.shape}")
-    used_box, search, face = locate_face(image, box)
-    landmarks = None
+    screening = (screening or screen_photo(image, box)).require()
+    used_box, search, landmarks = screening.box, screening.search, screening.landmarks
     if label_map is None:
-        landmarks, label_map = photo_regions(image, face)
+        label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks and landmarks.ok else None
     elif label_map.shape != image.shape[:2]:
         raise ValueError(f"label map {label_map.shape} does not match the photo {image.shape[:2]}")
     if ensembles is None:
@@ -237,10 +247,14 @@ def faithfulness_scores(ensemble: FoldEnsemble, model: ModelAssessment, steps: i
     The probability followed is the fold-mean probability of the explained class. Costs 4 (steps + 1)
     images through every fold model.
     """
+    from painxai.explain.ensemble import fused_ensemble
     from painxai.explain.faithfulness import deletion_insertion, random_map_curves
+    from painxai.models import preprocess
+
+    fused = fused_ensemble(ensemble)  # all folds in one compiled call, traced once with the maps
 
     def predict(images: np.ndarray) -> np.ndarray:
-        pain = ensemble.predict(images).mean(axis=0)
+        pain = fused.predict(preprocess(ensemble.name, images)).mean(axis=0)
         return pain if model.target == "pain" else 1.0 - pain
 
     crops = model.crop[None]

@@ -7,6 +7,7 @@
 Importing this package does not import TensorFlow; ``build`` does.
 """
 
+from painxai.models.install import fetch_weights, import_weights
 from painxai.models.registry import (
     PRETRAINED,
     build,
@@ -19,20 +20,17 @@ from painxai.models.registry import (
     split_model,
     trainable_layer_names,
 )
-from painxai.models.specs import CLASS_NAMES, SPECS, ModelSpec, get_spec
+from painxai.models.specs import SPECS, ModelSpec, get_spec
 from painxai.models.weights import (
     WeightsFileError,
     WeightsMissingError,
     WeightsStatus,
-    fetch_weights,
-    import_weights,
     load_legacy_weights,
     read_legacy_weights,
     weights_status,
 )
 
 __all__ = [
-    "CLASS_NAMES",
     "PRETRAINED",
     "SPECS",
     "ModelSpec",

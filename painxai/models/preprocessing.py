@@ -1,4 +1,4 @@
-"""Per-model input preprocessing (SPEC §2), shared by training, explanations and the dashboard.
+"""Per-model input preprocessing (docs/PROTOCOL.md#preprocessing), shared by training, explanations and the dashboard.
 
 Every model takes already preprocessed float32 images; ``preprocess`` turns RGB uint8 photos into them.
 The modes reproduce keras-vggface ``preprocess_input`` (version 1 for VGG16 / VGGFace, version 2 for

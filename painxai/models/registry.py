@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from painxai.errors import RequestError
 from painxai.models.ncnn import branch_sizes, ncnn_features
 from painxai.models.preprocessing import preprocess_mode
 from painxai.models.specs import ModelSpec, get_spec
 from painxai.models.vggface import resnet50_base, senet50_base, vgg16_base
+from painxai.models.weights import load_legacy_weights, pretrained_file
 
 if TYPE_CHECKING:
     import keras
@@ -58,7 +60,7 @@ def default_input_shape(name: str, size: str = "paper") -> tuple[int, int, int]:
     """Input shape ``(H, W, 3)`` of model ``name`` at its ``"paper"`` or ``"demo"`` size (pixels)."""
     spec = get_spec(name)
     if size not in ("paper", "demo"):
-        raise ValueError(f"size must be 'paper' or 'demo', got {size!r}")
+        raise RequestError(f"size must be 'paper' or 'demo', got {size!r}")
     side = spec.paper_input_size if size == "paper" else spec.demo_input_size
     return side, side, 3
 
@@ -100,8 +102,6 @@ def build(
     """
     import keras
 
-    from painxai.models import weights as weight_files
-
     spec = get_spec(name)
     shape = check_input_shape(name, input_shape if input_shape is not None else default_input_shape(name))
     base_file, model_file = _weight_sources(spec, weights)
@@ -115,7 +115,7 @@ def build(
         features = _BASE_BUILDERS[name](image)
     model = keras.Model(image, _head(spec, features), name=spec.name)
     if base_file is not None and name != "inception_v3":
-        weight_files.load_legacy_weights(model, base_file, ignore=spec.head_layer_names())
+        load_legacy_weights(model, base_file, ignore=spec.head_layer_names())
     if model_file is not None:
         model.load_weights(model_file)
     return model
@@ -123,19 +123,17 @@ def build(
 
 def _weight_sources(spec: ModelSpec, weights: str | Path | None) -> tuple[Path | None, Path | None]:
     """(base file to load, whole-model Keras weights file to load) for a ``build`` request."""
-    from painxai.models import weights as weight_files
-
     if weights is None:
         return None, None
     if isinstance(weights, str) and weights == PRETRAINED:
-        return (weight_files.pretrained_file(spec) if spec.base_weights else None), None
+        return (pretrained_file(spec) if spec.base_weights else None), None
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.name.endswith(KERAS_WEIGHTS_SUFFIX):
         return None, path
     if spec.base_weights is None:
-        raise ValueError(f"{spec.name} has no pretrained base; give a whole-model *{KERAS_WEIGHTS_SUFFIX} file")
+        raise RequestError(f"{spec.name} has no pretrained base; give a whole-model *{KERAS_WEIGHTS_SUFFIX} file")
     return path, None
 
 
@@ -159,7 +157,10 @@ def _head(spec: ModelSpec, features: Any) -> Any:
         x = layers.Dense(units, activation="relu", name=f"head_dense{index}")(x)
         x = layers.Dropout(spec.head_dropout, name=f"head_dropout{index}")(x)
     logits = layers.Dense(spec.n_outputs, name="logits")(x)
-    return layers.Activation("softmax" if spec.output == "softmax2" else "sigmoid", name="prob")(logits)
+    # float32 whatever the global policy: under mixed_float16 (GPU training) a float16 softmax rounds
+    # probabilities to 3 digits and saturates at 1, and the loss and AUC would read those.
+    activation = "softmax" if spec.output == "softmax2" else "sigmoid"
+    return layers.Activation(activation, name="prob", dtype="float32")(logits)
 
 
 def split_model(model: keras.Model, cut_layer: str) -> tuple[keras.Model, keras.Model]:

@@ -1,4 +1,4 @@
-"""The five models of the study as one declarative table (Table 1 of Coutrin & Thomaz 2022, SPEC §1-§2).
+"""The five models of the study as one declarative table (Table 1 of Coutrin & Thomaz 2022, docs/PROTOCOL.md#models).
 
 How the fine-tuned layers of Table 1 ("conv layers fine-tuned": 6 / 9 / 9 / 18 / all) are chosen:
 **the last N ``Conv2D`` layers in creation order**, where creation order is that of the keras-vggface
@@ -46,9 +46,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from painxai.errors import RequestError
+from painxai.labels import CLASSES, PAIN
+
 VGGFACE_RELEASE_URL = "https://github.com/rcmalli/keras-vggface/releases/download/v2.0/"
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-CLASS_NAMES = ("nopain", "pain")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class ModelSpec:
     @property
     def pain_index(self) -> int:
         """Column of the model's output that holds the pain score (softmax: 1, sigmoid: 0)."""
-        return CLASS_NAMES.index("pain") if self.output == "softmax2" else 0
+        return CLASSES.index(PAIN) if self.output == "softmax2" else 0
 
     def head_layer_names(self) -> tuple[str, ...]:
         """Names of the head's layers with weights (dense layers and ``logits``), always trained."""
@@ -214,4 +216,4 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(SPECS)}") from None
+        raise RequestError(f"unknown model {name!r}; known models: {', '.join(SPECS)}") from None

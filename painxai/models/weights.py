@@ -1,7 +1,10 @@
-"""Pretrained base weights: where they live, how they are fetched or imported, and a strict legacy loader.
+"""Pretrained base weights: where they live, whether they are here, and a strict loader for the legacy files.
 
-The keras-vggface notop files (SPEC §2) are Keras-2 legacy HDF5 files: the root (or its ``model_weights``
-group) has the attribute ``layer_names``; each layer's group has ``weight_names`` such as
+Getting them onto the machine (download or import, checked by building the model) is
+:mod:`painxai.models.install`, which sits above the builder; this module sits below it.
+
+The keras-vggface notop files (docs/PROTOCOL.md#models) are Keras-2 legacy HDF5 files: the root (or its
+``model_weights`` group) has the attribute ``layer_names``; each layer's group has ``weight_names`` such as
 ``conv1/7x7_s2/bn/gamma:0`` and one dataset per name. Keras 3 forbids ``/`` in layer names, and its
 ``load_weights(by_name=True)`` silently skips layers whose names differ, which would leave a
 randomly initialised base that still "loads". So the file is read with h5py, ``/`` in layer names is
@@ -15,33 +18,28 @@ gamma, beta, moving_mean, moving_variance) and their stored names must agree wit
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from painxai.atomic import atomic_path
-from painxai.errors import PainxaiError
-from painxai.models.specs import SPECS, ModelSpec, get_spec
+from painxai.errors import PainxaiError, RequestError
+from painxai.models.specs import SPECS, ModelSpec
 from painxai.paths import weights_dir
 
 if TYPE_CHECKING:
     import keras
 
-#: MD5 that Keras publishes for the InceptionV3 notop file (keras.applications.inception_v3).
-INCEPTION_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
 #: Variable names of Keras layers; a stored tensor named otherwise is not checked by name (only by shape).
 _KNOWN_VARIABLE_NAMES = frozenset({"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"})
 
 
-class WeightsMissingError(PainxaiError, RuntimeError):
+class WeightsMissingError(PainxaiError):
     """The pretrained weights a model needs are not on this machine (the message says how to get them)."""
 
 
-class WeightsFileError(PainxaiError, ValueError):
+class WeightsFileError(PainxaiError):
     """A weight file does not fit the model: unmatched, missing or left-over layers or tensors."""
 
 
@@ -152,7 +150,7 @@ def how_to_get(spec: ModelSpec) -> str:
 def pretrained_file(spec: ModelSpec) -> Path:
     """The file holding ``spec``'s pretrained base weights; ``WeightsMissingError`` when there is none."""
     if spec.weights_file is None:
-        raise ValueError(f"{spec.name} has no pretrained weights (it is trained from scratch)")
+        raise RequestError(f"{spec.name} has no pretrained weights (it is trained from scratch)")
     candidates = [weights_dir() / spec.weights_file]
     cached = _keras_cache_file(spec)
     if cached is not None:
@@ -190,63 +188,3 @@ def weights_status() -> list[WeightsStatus]:
                 path = None
         statuses.append(WeightsStatus(spec.name, spec.base_weights, path, path.stat().st_size if path else None))
     return statuses
-
-
-def import_weights(file: str | Path, model_name: str) -> Path:
-    """Check that ``file`` loads strictly into model ``model_name``'s base, then copy it into ``weights_dir()``.
-
-    The copy is atomic and takes the canonical name (``SPECS[model_name].weights_file``). Returns its path.
-    Raises ``WeightsFileError`` (with every mismatch listed) or ``FileNotFoundError``; nothing is copied then.
-    """
-    from painxai.models.registry import build
-
-    spec = get_spec(model_name)
-    if spec.weights_file is None:
-        raise ValueError(f"{model_name} is trained from scratch: it has no pretrained weights to import")
-    source = Path(file)
-    if not source.is_file():
-        raise FileNotFoundError(f"weights file not found: {source}")
-    side = spec.min_input_size  # conv-base weights do not depend on the input size: build small, fast
-    try:
-        build(model_name, input_shape=(side, side, 3), weights=source)
-    except ValueError as error:  # Keras's own loader (InceptionV3) reports mismatches as ValueError
-        raise WeightsFileError(f"{source} does not fit {model_name}: {error}") from None
-    target = weights_dir() / spec.weights_file
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
-    return target
-
-
-def fetch_weights(model_name: str) -> Path:
-    """Download model ``model_name``'s original weights, check them, and keep them; returns the file.
-
-    keras-vggface files come from the official release (no checksum is published, so the strict load is
-    the check); InceptionV3 goes through Keras's own download (MD5-checked, into Keras's cache).
-    Raises ``ConnectionError`` with the URL and the offline alternative when the download fails.
-    """
-    spec = get_spec(model_name)
-    if spec.weights_url is None or spec.weights_file is None:
-        raise ValueError(f"{model_name} is trained from scratch: it has no pretrained weights to fetch")
-    if spec.base_weights == "ImageNet":
-        import keras
-
-        try:
-            return Path(keras.utils.get_file(spec.weights_file, spec.weights_url, cache_subdir="models",
-                                             file_hash=INCEPTION_NOTOP_MD5))
-        except Exception as error:  # Keras reports every failed download as a bare Exception
-            raise ConnectionError(_offline_message(spec, error)) from None
-    download = weights_dir() / f".{spec.weights_file}.download"
-    try:
-        with atomic_path(download) as tmp:
-            urllib.request.urlretrieve(spec.weights_url, tmp)
-    except OSError as error:  # URLError, HTTPError, timeouts, resets: all OSError
-        raise ConnectionError(_offline_message(spec, error)) from None
-    try:
-        return import_weights(download, model_name)
-    finally:
-        download.unlink(missing_ok=True)
-
-
-def _offline_message(spec: ModelSpec, error: BaseException) -> str:
-    return (f"could not download {spec.weights_url} ({error}). On a machine with internet access, download it "
-            f"and run: painxai weights import FILE --model {spec.name}")

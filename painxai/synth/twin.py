@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from painxai import atomic
-from painxai.data.manifest import COLUMNS, read_manifest, write_manifest
+from painxai.data.manifest import COLUMNS, ManifestError, read_manifest, write_manifest
 from painxai.data.regions import mask_path
 
 # Bump when the drawing changes, so that an old twin on disk is regenerated.
@@ -152,13 +153,17 @@ def draw_cues(rng: np.random.Generator, pain: bool) -> tuple[float, float, float
 
 
 def generate_twin(
-    out: Path | str, seed: int = 0, size_scale: float = 1.0, progress: bool = False, workers: int | None = None
+    out: Path | str,
+    seed: int = 0,
+    size_scale: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> TwinSummary:
     """Generate the synthetic twin into ``out`` (see the module docstring for the layout).
 
     Returns at once when ``out`` already holds a complete twin of the same seed, size_scale and
     generator version. ``workers`` processes draw the photos (default: up to 2, or 1 for a small twin);
-    the result is the same whatever their number. ``progress`` shows a progress bar.
+    the result is the same whatever their number. ``progress(done, total)`` is called after each photo.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -202,13 +207,15 @@ def draw_image(seed: int, plan: ImagePlan) -> tuple[np.ndarray, np.ndarray, dict
 
     ``info`` holds ``face_box`` (x0, y0, x1, y1) and ``keypoints`` (name -> (x, y)), in pixels.
     """
-    from painxai.synth.twin import draw as synth_draw
+    from painxai.synth.draw import render  # OpenCV: only where photos are drawn
+    from painxai.synth.look import draw_look, draw_shot
+
     spec = DATASETS[plan.dataset_index]
-    look = synth_draw.draw_look(np.random.default_rng((seed, plan.dataset_index, plan.subject_index, 2)))
+    look = draw_look(np.random.default_rng((seed, plan.dataset_index, plan.subject_index, 2)))
     cues = dict(zip(CUES, plan.cues, strict=True))
     shot_rng = np.random.default_rng((seed, plan.dataset_index, plan.subject_index, plan.image_index, 3))
-    shot = synth_draw.draw_shot(shot_rng, look, spec.frame, spec.face_fraction, cues)
-    rendering = synth_draw.render(look, shot, cues)
+    shot = draw_shot(shot_rng, look, spec.frame, spec.face_fraction, cues)
+    rendering = render(look, shot, cues)
     box = tuple(round(v, 1) for v in rendering.face_box)
     return rendering.image, rendering.label_map, {"face_box": box, "keypoints": rendering.keypoints}
 
@@ -229,28 +236,28 @@ def _draw_and_write(out: str, seed: int, plan: ImagePlan) -> tuple[str, dict]:
     return plan.relative_path, info
 
 
-def _draw_all(out: Path, seed: int, plans: list[ImagePlan], workers: int, progress: bool) -> dict[str, dict]:
+def _draw_all(
+    out: Path, seed: int, plans: list[ImagePlan], workers: int, progress: Callable[[int, int], None] | None
+) -> dict[str, dict]:
     """Draw and write every planned photo with ``workers`` processes; path -> info."""
-    from rich.progress import Progress
-
     results: dict[str, dict] = {}
-    with Progress(disable=not progress, transient=False) as bar:
-        task = bar.add_task("drawing the synthetic twin", total=len(plans))
-        if workers <= 1:
-            for plan in plans:
-                path, info = _draw_and_write(str(out), seed, plan)
-                results[path] = info
-                bar.advance(task)
-            return results
-        # Spawned workers: forking a parent that already runs TensorFlow threads is unsafe.
-        # The big iCOPE-like photos go first so that the workers finish together.
-        order = sorted(plans, key=lambda plan: -DATASETS[plan.dataset_index].frame[0])
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_draw_and_write, str(out), seed, plan) for plan in order]
-            for future in as_completed(futures):
-                path, info = future.result()
-                results[path] = info
-                bar.advance(task)
+    if workers <= 1:
+        for plan in plans:
+            path, info = _draw_and_write(str(out), seed, plan)
+            results[path] = info
+            if progress:
+                progress(len(results), len(plans))
+        return results
+    # Spawned workers: forking a parent that already runs TensorFlow threads is unsafe.
+    # The big iCOPE-like photos go first so that the workers finish together.
+    order = sorted(plans, key=lambda plan: -DATASETS[plan.dataset_index].frame[0])
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_draw_and_write, str(out), seed, plan) for plan in order]
+        for future in as_completed(futures):
+            path, info = future.result()
+            results[path] = info
+            if progress:
+                progress(len(results), len(plans))
     return results
 
 
@@ -263,7 +270,7 @@ def _is_complete(out: Path, identity: dict) -> bool:
         if json.loads(identity_path.read_text(encoding="utf-8")) != identity:
             return False
         return len(read_manifest(manifest_path, check_files=False)) == identity["n_images"]
-    except (OSError, ValueError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ManifestError):
         return False
 
 

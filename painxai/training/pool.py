@@ -29,15 +29,16 @@ import pandas as pd
 
 from painxai import atomic
 from painxai.data.folds import fold_subjects, validation_subjects
+from painxai.data.images import resize_images
 from painxai.errors import PainxaiError
+from painxai.labels import CLASSES
 
-LABEL_VALUES = {"nopain": 0, "pain": 1}
 CROP_SOURCES = ("manifest", "detected", "centre")
 # Bump when the crop procedure changes, so old caches are not reused.
 _CROP_CACHE_VERSION = 1
 
 
-class DatasetError(PainxaiError, ValueError):
+class DatasetError(PainxaiError):
     """Training data that cannot be assembled (empty folds, a class missing...)."""
 
 
@@ -111,12 +112,13 @@ def manifest_key(manifest: pd.DataFrame) -> str:
 
 
 def label_values(labels: Iterable[str]) -> np.ndarray:
-    """Map ``pain``/``nopain`` labels to 1/0, (N,) int8; unknown labels raise :class:`DatasetError`."""
+    """Map labels to their class index (``painxai.labels.CLASSES``: nopain 0, pain 1), (N,) int8; unknown
+    labels raise :class:`DatasetError`."""
     values = []
     for label in labels:
-        if label not in LABEL_VALUES:
-            raise DatasetError(f"unknown label {label!r}; expected 'pain' or 'nopain'")
-        values.append(LABEL_VALUES[label])
+        if label not in CLASSES:
+            raise DatasetError(f"unknown label {label!r}; expected {' or '.join(map(repr, CLASSES))}")
+        values.append(CLASSES.index(label))
     return np.asarray(values, dtype=np.int8)
 
 
@@ -172,20 +174,6 @@ def face_crops(
         np.savez(buffer, images=crops.images, sources=crops.sources)
         atomic.write_bytes(cache_file, buffer.getvalue())
     return crops
-
-
-def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    """Resize a batch of square RGB images (N, S, S, 3) uint8 to (N, size, size, 3) uint8
-    (area interpolation when shrinking, bilinear when enlarging); returns the input when S == size."""
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    import cv2
-
-    interpolation = cv2.INTER_AREA if images.shape[1] > size else cv2.INTER_LINEAR
-    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
-    for index, image in enumerate(images):
-        out[index] = cv2.resize(image, (size, size), interpolation=interpolation)
-    return out
 
 
 def training_subjects(folds_document: dict, folds: Iterable[int]) -> list[str]:

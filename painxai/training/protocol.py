@@ -1,6 +1,6 @@
 """The paper's training protocol over leave-subjects-out folds, with cached features, artifacts and resume.
 
-Per model and fold (SPEC §1):
+Per model and fold (docs/PROTOCOL.md#training):
 
 - **phase 1** ("head"): the base is frozen; only the new dense head trains, until
   ``patience_head`` epochs without a lower validation loss; the best weights are restored.
@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import platform
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,168 +41,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from painxai import atomic
 from painxai.data.folds import read_folds
-from painxai.data.manifest import read_manifest, sha256_file, write_manifest
-from painxai.errors import PainxaiError
+from painxai.data.manifest import read_manifest
+from painxai.hashing import file_digest
+from painxai.runs import layout, writer
+from painxai.runs.provenance import data_source
+from painxai.runs.weights import layer_weights
+from painxai.training.choices import choices_record
+from painxai.training.features import ModelData, prepare_model
+from painxai.training.fit import Reporter, fit, gpu_present, reporting_callback
 from painxai.training.pool import (
     FoldIndices,
     ImagePool,
     build_pool,
-    face_crops,
     fold_indices,
-    resize_images,
     training_subjects,
 )
-
-MODEL_NAMES = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
-WEIGHT_CHOICES = ("pretrained", "none", "auto")
-RUN_FORMAT = 1
-
-
-class TrainError(PainxaiError, ValueError):
-    """A training request that cannot be met (bad options, a run folder that does not match)."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One row of the training-profile table.
-
-    ``input_size``: "paper" or "demo" (``SPECS[name].paper_input_size``/``demo_input_size``) or
-    "min" (``min_input_size``, for tests). ``max_epochs_*``: None = no cap (stop on patience only).
-    ``lr_*``: Adam learning rates of phase 1 / phase 2 of the pretrained models.
-    A cap of 0 skips that phase. ``ncnn_augmented``: whether the end-to-end N-CNN also trains on the
-    augmented samples. ``standardize_head_inputs``: train the head on base features
-    standardized with the fold's training statistics, then fold that affine map into the first dense
-    layer (same architecture and outputs; see :func:`fold_standardization`). Without it, a head on
-    raw random-base features barely learns (their shared positive offset dwarfs the differences).
-    ``feature_dtype``: storage of the cached features ("float16" halves memory at paper size).
-    """
-
-    name: str
-    description: str
-    input_size: str
-    augment_per_image: int
-    patience_head: int
-    patience_finetune: int
-    max_epochs_head: int | None
-    max_epochs_finetune: int | None
-    batch_size: int
-    lr_head: float
-    lr_finetune: float
-    ncnn_lr: float
-    ncnn_batch_size: int
-    ncnn_patience: int
-    ncnn_max_epochs: int | None
-    validation_fraction: float
-    feature_dtype: str
-    standardize_head_inputs: bool
-    ncnn_augmented: bool = True
-
-
-PROFILES: dict[str, Profile] = {
-    "paper": Profile(
-        name="paper",
-        description="the paper's protocol: paper input sizes, 20 augmented samples per training image, "
-        "patience 5 then 10, no epoch cap (meant for a GPU)",
-        input_size="paper",
-        augment_per_image=20,
-        patience_head=5,
-        patience_finetune=10,
-        max_epochs_head=None,
-        max_epochs_finetune=None,
-        batch_size=32,
-        lr_head=1e-4,
-        lr_finetune=1e-5,
-        ncnn_lr=1e-4,
-        ncnn_batch_size=16,
-        ncnn_patience=10,
-        ncnn_max_epochs=None,
-        validation_fraction=0.1,
-        feature_dtype="float16",
-        standardize_head_inputs=False,
-    ),
-    "demo": Profile(
-        name="demo",
-        description="CPU demo on the twin: SPECS demo input sizes, 2 augmented samples per image, head-only "
-        "training on cached features (fine-tuning skipped: it costs 15-80 ms per image and epoch on 2 cores), "
-        "standardized head inputs, epoch caps; ncnn at 80 px on the original images only (it has no cached "
-        "features, so augmented samples would triple its cost), in batches of 8 instead of 16 (twice the "
-        "updates per epoch at the same cost: 0.85 mean accuracy in 20 epochs against 0.82 in 30)",
-        input_size="demo",
-        augment_per_image=2,
-        patience_head=8,
-        patience_finetune=10,
-        max_epochs_head=30,
-        max_epochs_finetune=0,
-        batch_size=32,
-        lr_head=1e-3,
-        lr_finetune=1e-4,
-        ncnn_lr=1e-4,
-        ncnn_batch_size=8,
-        ncnn_patience=10,
-        ncnn_max_epochs=20,
-        validation_fraction=0.2,
-        feature_dtype="float32",
-        standardize_head_inputs=True,
-        ncnn_augmented=False,
-    ),
-    "smoke": Profile(
-        name="smoke",
-        description="seconds, for tests: smallest inputs, no augmentation, 2 + 2 epochs",
-        input_size="min",
-        augment_per_image=0,
-        patience_head=1,
-        patience_finetune=1,
-        max_epochs_head=2,
-        max_epochs_finetune=2,
-        batch_size=32,
-        lr_head=1e-3,
-        lr_finetune=1e-4,
-        ncnn_lr=1e-3,
-        ncnn_batch_size=32,
-        ncnn_patience=1,
-        ncnn_max_epochs=2,
-        validation_fraction=0.2,
-        feature_dtype="float32",
-        standardize_head_inputs=True,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What ``painxai train`` was asked to do."""
-
-    manifest: Path
-    folds: Path
-    out: Path
-    models: tuple[str, ...] = MODEL_NAMES
-    profile: str = "demo"
-    fold: int | None = None
-    weights: str = "auto"
-    resume: bool = False
-    seed: int = 0
-    cache_dir: Path | None = None
-
-
-class Reporter:
-    """Receives progress events; the default does nothing (the CLI shows rich progress bars)."""
-
-    def run_started(self, jobs: int, skipped: int) -> None:
-        """``jobs`` (model, fold) pairs will train; ``skipped`` were already finished."""
-
-    def message(self, text: str) -> None:
-        """A line worth showing (cache use, weights fallback...)."""
-
-    def fold_started(self, model: str, fold: int, max_epochs: int | None) -> None:
-        """A fold begins; ``max_epochs`` is the cap over all phases, or None without a cap."""
-
-    def epoch_done(self, model: str, fold: int, phase: str, epoch: int, logs: dict[str, float]) -> None:
-        """One epoch of ``phase`` ended (``epoch`` counts from 1 within the phase)."""
-
-    def fold_done(self, model: str, fold: int, metrics: dict[str, Any]) -> None:
-        """A fold finished and its artifacts are on disk."""
+from painxai.training.profiles import (
+    MODEL_NAMES,
+    WEIGHT_CHOICES,
+    Profile,
+    TrainConfig,
+    TrainError,
+    input_size,
+    resolve_profile,
+)
 
 
 @dataclass
@@ -215,30 +76,6 @@ class RunSummary:
     trained: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     skipped: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Run folder: paths, run.json, resume checks
-
-
-def fold_dir(out: Path, model: str, fold: int) -> Path:
-    """``<run>/<model>/fold_<k>``."""
-    return Path(out) / model / f"fold_{fold}"
-
-
-def is_fold_done(out: Path, model: str, fold: int) -> bool:
-    """True when the fold's ``DONE`` marker exists (every other file was written before it)."""
-    return (fold_dir(out, model, fold) / "DONE").is_file()
-
-
-def input_size(profile: Profile, model: str) -> int:
-    """The square input side in pixels of ``model`` under ``profile``."""
-    from painxai.models import SPECS
-
-    spec = SPECS[model]
-    return int({"paper": spec.paper_input_size, "demo": spec.demo_input_size, "min": spec.min_input_size}[
-        profile.input_size
-    ])
 
 
 def package_versions() -> dict[str, str]:
@@ -259,6 +96,7 @@ def _check_resume(existing: dict, fresh: dict, out: Path) -> None:
         ("manifest_sha256", "manifest"),
         ("folds_sha256", "folds file"),
         ("profile", "profile"),
+        ("profile_overrides", "--max-epochs-*/--augment-per-image options"),
         ("seed", "seed"),
     ):
         if existing.get(key) != fresh.get(key):
@@ -276,7 +114,7 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
         raise TrainError(f"--fold {config.fold} is out of range: the folds file has k = {folds['k']}")
     out = Path(config.out)
     fresh = {
-        "format": RUN_FORMAT,
+        "format": layout.RUN_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "profile": profile.name,
         "profile_settings": dataclasses.asdict(profile),
@@ -284,9 +122,9 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
         "models": list(config.models),
         "weights_option": config.weights,
         "manifest_source": str(Path(config.manifest).resolve()),
-        "manifest_sha256": sha256_file(config.manifest),
+        "manifest_sha256": file_digest(config.manifest),
         "folds_source": str(Path(config.folds).resolve()),
-        "folds_sha256": sha256_file(config.folds),
+        "folds_sha256": file_digest(config.folds),
         "k": int(folds["k"]),
         "class_weighting": "balanced: weight n / (2 n_class) per training image, from the fold's training "
         "labels (augmented samples included); validation loss unweighted",
@@ -296,366 +134,23 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
         "model_settings": {},
         "timings": {},
     }
-    run_json = out / "run.json"
-    if run_json.is_file():
-        if not config.resume:
-            raise TrainError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-        existing = read_run_json(out)
+    if config.overrides():  # absent when none, as in runs made before the options existed
+        fresh["profile_overrides"] = config.overrides()
+    fresh["choices"] = choices_record(profile)
+    fresh["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu_present()}
+    fresh["data_source"] = data_source(Path(config.manifest), manifest)
+    if (out / layout.RUN_JSON).is_file() and not config.resume:
+        raise TrainError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    if writer.create_run(out, fresh, manifest, Path(config.folds).read_bytes()):
+        return manifest, folds, fresh
+    if not config.resume:  # a parallel job created it a moment ago
+        raise TrainError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+
+    def merge(existing: dict) -> None:
         _check_resume(existing, fresh, out)
-        existing["models"] = sorted(set(existing.get("models", [])) | set(config.models), key=MODEL_NAMES.index)
-        document = existing
-    else:
-        if out.exists() and any(out.iterdir()):
-            raise TrainError(f"{out} exists and is not a painxai run (no run.json): choose an empty or new folder")
-        document = fresh
-        document["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu_present()}
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(manifest, out / "manifest.csv")
-    atomic.write_bytes(out / "folds.json", Path(config.folds).read_bytes())
-    atomic.write_json(run_json, document)
-    return manifest, folds, document
+        existing["models"] = layout.model_order(set(existing.get("models", [])) | set(config.models))
 
-
-def read_run_json(out: Path) -> dict:
-    """The run's ``run.json`` as a dict; a clear error when it is missing or unreadable."""
-    import json
-
-    path = Path(out) / "run.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise TrainError(f"{out}: not a painxai run (no run.json)") from error
-    except (OSError, ValueError) as error:
-        raise TrainError(f"{path}: unreadable ({error})") from error
-
-
-def _update_run_json(out: Path, update: Callable[[dict], None]) -> None:
-    """Re-read run.json, apply ``update`` and write it back atomically (parallel fold jobs each
-    merge their own part; the last writer wins only for the keys both touched)."""
-    document = read_run_json(out)
-    update(document)
-    atomic.write_json(Path(out) / "run.json", document)
-
-
-# ---------------------------------------------------------------------------------------------
-# Models: initial weights, splits, cached features
-
-
-def gpu_present() -> bool:
-    """True when TensorFlow sees a GPU."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def save_weights_atomic(model: Any, final: Path) -> None:
-    """The layer weights of ``model`` to ``final`` (a ``.weights.h5`` path), atomically.
-
-    Saved through an uncompiled model over the same layers: a compiled model's ``save_weights`` also
-    writes its optimizer's state (Adam's two moments: 3x the file, 162 MB instead of 54 MB for a vgg16
-    tail), which no loader reads. The file loads into the original model unchanged.
-    """
-    import keras
-
-    with atomic.atomic_path(final) as tmp:
-        keras_name = tmp.with_name(tmp.name + ".weights.h5")
-        try:
-            keras.Model(model.inputs, model.outputs).save_weights(keras_name)
-            os.replace(keras_name, tmp)
-        finally:
-            keras_name.unlink(missing_ok=True)
-
-
-def build_initial(name: str, size: int, weights: str, seed: int, reporter: Reporter) -> tuple[Any, str]:
-    """Build ``name`` at ``size`` with the asked weights; returns (model, description of the weights).
-
-    ``weights``: "pretrained" (fail when missing), "none" (seeded random initialisation) or "auto"
-    (pretrained when available, else seeded random with a warning). ncnn has no pretrained weights.
-    """
-    from painxai.models import SPECS, build
-
-    shape = (size, size, 3)
-    if SPECS[name].base_weights is None or weights == "none":
-        return build(name, input_shape=shape, weights=None, seed=seed), f"random initialisation (seed {seed})"
-    if weights == "pretrained":
-        return build(name, input_shape=shape, weights="pretrained", seed=seed), f"pretrained {SPECS[name].base_weights}"
-    from painxai.models import WeightsMissingError
-
-    try:
-        return build(name, input_shape=shape, weights="pretrained", seed=seed), f"pretrained {SPECS[name].base_weights}"
-    except WeightsMissingError:
-        text = (
-            f"{name}: pretrained {SPECS[name].base_weights} weights ({SPECS[name].weights_file}) not found, "
-            f"using a seeded random initialisation (seed {seed}); results will not match the paper. To get "
-            f"them: painxai weights fetch --model {name}, or painxai weights import FILE --model {name}"
-        )
-        reporter.message(f"[yellow]warning:[/] {text}")
-        return build(name, input_shape=shape, weights=None, seed=seed), f"random initialisation (seed {seed})"
-
-
-def head_cut_layer(model: Any) -> str:
-    """The layer whose output feeds the first Dense layer: the frozen base's output in phase 1."""
-    import keras
-
-    for index, layer in enumerate(model.layers):
-        if isinstance(layer, keras.layers.Dense):
-            return model.layers[index - 1].name
-    raise TrainError(f"{model.name}: no Dense layer found; cannot locate the head")
-
-
-@dataclass
-class ModelData:
-    """A model, its compiled training views and its cached features for one run invocation.
-
-    ``model``: the full keras model; ``tail``: the layers above the cut (the whole model for ncnn),
-    compiled for phase 2 (end to end for ncnn); ``head``: the dense head compiled for phase 1 (None
-    for ncnn). Both are compiled once and reused by every fold (tracing a train step costs seconds).
-    ``start_state``: (variable, value) pairs of every model and optimizer variable (weights, dropout
-    seed states, optimizer moments, step counters) as they were before any fold trained; restoring
-    them makes each fold independent of the folds before it. ``cut_features`` (P, ...): the tail's
-    inputs for every pool image; ``head_features`` (P, D): the head's inputs (None for ncnn).
-    """
-
-    name: str
-    size: int
-    model: Any
-    tail: Any
-    head: Any
-    start_state: list[tuple[Any, np.ndarray]]
-    cut_features: np.ndarray
-    head_features: np.ndarray | None
-    feature_seconds: float
-
-    def reset(self) -> None:
-        """Put the model and its optimizers back to the state every fold starts from."""
-        for variable, value in self.start_state:
-            variable.assign(value)
-
-
-def _predict_batches(function: Callable[[np.ndarray], Any], inputs: np.ndarray, batch: int, dtype: str) -> np.ndarray:
-    """Apply ``function`` to ``inputs`` in batches; returns the stacked outputs as ``dtype``."""
-    starts = range(0, len(inputs), batch)
-    parts = [np.asarray(function(inputs[start : start + batch])).astype(dtype) for start in starts]
-    return np.concatenate(parts)
-
-
-def model_images(pool: ImagePool, size: int, manifest: pd.DataFrame, cache_dir: Path | None) -> np.ndarray:
-    """The pool at ``size`` px (P, size, size, 3) uint8: the originals cropped directly at ``size`` (as
-    the dashboard and explanations crop them, so a fold model sees the same pixels there), the
-    augmented samples resized from the pool."""
-    if pool.size == size:
-        return pool.images
-    originals = face_crops(manifest, size, cache_dir=cache_dir).images
-    return np.concatenate([originals, resize_images(pool.images[pool.n_original :], size)])
-
-
-def prepare_model(
-    name: str,
-    profile: Profile,
-    pool: ImagePool,
-    manifest: pd.DataFrame,
-    out: Path,
-    weights: str,
-    seed: int,
-    reporter: Reporter,
-    cache_dir: Path | None = None,
-) -> tuple[ModelData, str]:
-    """Build ``name``, save or reuse ``<run>/<name>/initial.weights.h5``, and compute the cached
-    features of every pool image. Returns the model data and a description of the weights used."""
-    import keras
-    import tensorflow as tf
-
-    from painxai.models import SPECS, preprocess, split_model, trainable_layer_names
-
-    spec = SPECS[name]
-    size = input_size(profile, name)
-    initial_file = Path(out) / name / "initial.weights.h5"
-    model, described = build_initial(name, size, weights, seed, reporter)
-    images = model_images(pool, size, manifest, cache_dir)
-    if initial_file.is_file():
-        model.load_weights(initial_file)
-    else:
-        save_weights_atomic(model, initial_file)
-    started = time.perf_counter()
-    if spec.phase2_cut_layer is None:
-        cut = preprocess(name, images).astype(profile.feature_dtype)
-        _set_trainable(model, set(trainable_layer_names(spec)))
-        compile_for_training(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))
-        data = ModelData(name, size, model, model, None, _start_state(model), cut, None, 0.0)
-        return data, described
-    trunk, tail = split_model(model, spec.phase2_cut_layer)
-    run_trunk = tf.function(lambda x: trunk(x, training=False), autograph=False)
-    cut = _predict_batches(lambda b: run_trunk(preprocess(name, b)), images, 64, profile.feature_dtype)
-    head_cut = head_cut_layer(model)
-    middle = keras.Model(model.get_layer(spec.phase2_cut_layer).output, model.get_layer(head_cut).output)
-    run_middle = tf.function(lambda x: middle(x, training=False), autograph=False)
-    head_features = _predict_batches(lambda b: run_middle(b.astype("float32")), cut, 256, profile.feature_dtype)
-    _base, head = split_model(model, head_cut)
-    # Head layers train in both phases; the tail's Table-1 layers only in phase 2, and the head
-    # model does not contain them, so one set of flags serves both compiled views.
-    _set_trainable(tail, set(trainable_layer_names(spec, phase=2)))
-    # 64 steps per call: a head step takes ~4 ms, and Python's per-step overhead cost 5-15 % of an epoch (measured).
-    compile_for_training(head, spec.output, keras.optimizers.Adam(profile.lr_head), steps_per_execution=64)
-    compile_for_training(tail, spec.output, keras.optimizers.Adam(profile.lr_finetune))
-    data = ModelData(
-        name, size, model, tail, head, _start_state(model, head, tail), cut, head_features,
-        time.perf_counter() - started,
-    )
-    return data, described
-
-
-def _start_state(model: Any, *compiled: Any) -> list[tuple[Any, np.ndarray]]:
-    """Snapshot of ``model``'s variables and of the (built) optimizers of the ``compiled`` views."""
-    state = [(v, np.array(v.numpy())) for v in model.variables]
-    for view in compiled or (model,):
-        view.optimizer.build(view.trainable_variables)
-        state += [(v, np.array(v.numpy())) for v in view.optimizer.variables]
-    return state
-
-
-# ---------------------------------------------------------------------------------------------
-# One fold
-
-
-def _patience_callback(patience: int) -> Any:
-    """Early stopping on validation loss that always restores the best epoch's weights at the end,
-    also when an epoch cap stops training first (Keras's EarlyStopping restores only on a patience
-    stop)."""
-    import keras
-
-    class _PatienceStop(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.best = math.inf
-            self.best_weights: list[np.ndarray] | None = None
-            self.wait = 0
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            current = (logs or {}).get("val_loss", math.inf)
-            if current < self.best:
-                self.best, self.wait = current, 0
-                self.best_weights = self.model.get_weights()
-            else:
-                self.wait += 1
-                if self.wait >= patience:
-                    self.model.stop_training = True
-
-        def on_train_end(self, logs: dict | None = None) -> None:
-            if self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
-
-    return _PatienceStop()
-
-
-def _reporting_callback(reporter: Reporter, model: str, fold: int, phase: str, rows: list[dict]) -> Any:
-    import keras
-
-    class _Record(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            learning_rate = float(np.asarray(self.model.optimizer.learning_rate))
-            rows.append(
-                {
-                    "epoch": len(rows) + 1,
-                    "phase": phase,
-                    "loss": logs.get("loss"),
-                    "val_loss": logs.get("val_loss"),
-                    "accuracy": logs.get("accuracy"),
-                    "val_accuracy": logs.get("val_accuracy"),
-                    "lr": learning_rate,
-                }
-            )
-            reporter.epoch_done(model, fold, phase, epoch + 1, logs)
-
-    return _Record()
-
-
-def _dataset(features: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, batch: int, seed: int | None) -> Any:
-    """A tf.data pipeline over rows of a cached feature array, gathered per batch (no copy of the
-    whole array into the graph); shuffled when ``seed`` is given."""
-    import tensorflow as tf
-
-    rows = tf.data.Dataset.range(len(features))
-    if seed is not None:
-        rows = rows.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    rows = rows.batch(batch)
-    out_shape = (None, *features.shape[1:])
-
-    def gather(index: np.ndarray) -> tuple[np.ndarray, ...]:
-        parts = (features[index].astype(np.float32), labels[index].astype(np.float32))
-        return (*parts, weights[index].astype(np.float32)) if weights is not None else parts
-
-    types = (tf.float32, tf.float32, tf.float32) if weights is not None else (tf.float32, tf.float32)
-
-    def load(index: Any) -> tuple[Any, ...]:
-        tensors = tf.numpy_function(gather, [index], types)
-        tensors[0].set_shape(out_shape)
-        for tensor in tensors[1:]:
-            tensor.set_shape((None,))
-        return tuple(tensors)
-
-    return rows.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def class_weights(labels: np.ndarray) -> np.ndarray:
-    """Balanced per-image weights (N,) float32: ``n / (2 n_class)`` for each image's class."""
-    counts = np.bincount(labels.astype(int), minlength=2).astype(float)
-    per_class = np.where(counts > 0, len(labels) / (2 * np.maximum(counts, 1)), 0.0)
-    return per_class[labels.astype(int)].astype(np.float32)
-
-
-def compile_for_training(model: Any, output: str, optimizer: Any, steps_per_execution: int = 1) -> None:
-    """Compile for training (XLA only with a GPU). ``steps_per_execution`` > 1 runs that many train
-    steps per call from Python, for models whose steps take a few milliseconds (the dense heads)."""
-    import keras
-
-    loss = (
-        keras.losses.SparseCategoricalCrossentropy()
-        if output == "softmax2"
-        else keras.losses.BinaryCrossentropy()
-    )
-    metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy") if output == "softmax2" else (
-        keras.metrics.BinaryAccuracy(name="accuracy")
-    )
-    model.compile(
-        optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=gpu_present(),
-        steps_per_execution=steps_per_execution,
-    )
-
-
-def _fit(
-    model: Any,
-    features: np.ndarray,
-    labels: np.ndarray,
-    indices: FoldIndices,
-    batch: int,
-    patience: int,
-    max_epochs: int | None,
-    seed: int,
-    callbacks: list[Any],
-) -> int:
-    """Train the compiled ``model`` on the fold's rows of ``features`` with early stopping; returns
-    the epochs run."""
-    train = _dataset(
-        features[indices.train], labels[indices.train], class_weights(labels[indices.train]), batch, seed
-    )
-    validation = _dataset(features[indices.validation], labels[indices.validation], None, 256, None)
-    history = model.fit(
-        train,
-        validation_data=validation,
-        epochs=max_epochs if max_epochs is not None else 100_000,
-        callbacks=[_patience_callback(patience), *callbacks],
-        shuffle=False,  # the tf.data pipeline shuffles
-        verbose=0,
-    )
-    return len(history.history.get("loss", []))
-
-
-def _set_trainable(tail: Any, trainable: set[str]) -> None:
-    """Freeze every tail layer except ``trainable`` (by name). Frozen BatchNorm layers run in
-    inference mode in Keras 3, which keeps their statistics fixed as the protocol requires."""
-    for layer in tail.layers:
-        layer.trainable = layer.name in trainable
+    return manifest, folds, writer.update_run_json(out, merge)
 
 
 def train_fold(
@@ -689,8 +184,8 @@ def train_fold(
         rows_used: FoldIndices = indices,
     ) -> None:
         if cap != 0:
-            callbacks = [_reporting_callback(reporter, data.name, fold, phase, rows), *extra_callbacks]
-            epochs[phase] = _fit(view, features, labels, rows_used, batch, patience, cap, seed + fold, callbacks)
+            callbacks = [reporting_callback(reporter, data.name, fold, phase, rows), *extra_callbacks]
+            epochs[phase] = fit(view, features, labels, rows_used, batch, patience, cap, seed + fold, callbacks)
 
     if data.head is None:
         run_phase(
@@ -771,10 +266,11 @@ def _metrics(labels: np.ndarray, probabilities: np.ndarray, epochs: dict[str, in
     )
 
 
-def write_fold(
+def _write_fold(
     out: Path,
     data: ModelData,
     fold: int,
+    trained_layers: Sequence[str],
     manifest: pd.DataFrame,
     pool: ImagePool,
     indices: FoldIndices,
@@ -782,13 +278,8 @@ def write_fold(
     probabilities: np.ndarray,
     metrics: dict[str, Any],
 ) -> Path:
-    """Write the fold's artifacts atomically, ``DONE`` last. Returns the fold folder."""
-    import io
-
-    folder = fold_dir(out, data.name, fold)
-    save_weights_atomic(data.tail, folder / "trained.weights.h5")
-    history = pd.DataFrame(rows, columns=["epoch", "phase", "loss", "val_loss", "accuracy", "val_accuracy", "lr"])
-    atomic.write_text(folder / "history.csv", history.to_csv(index=False))
+    """Write the fold's artifacts through :func:`painxai.runs.writer.write_fold` (``DONE`` last): only
+    the ``trained_layers`` of the model (the rest is the run's ``initial.weights.h5``)."""
     test_rows = manifest.iloc[pool.source_row[indices.test]]
     predictions = pd.DataFrame(
         {
@@ -799,35 +290,38 @@ def write_fold(
             "prob_pain": np.round(probabilities.astype(float), 6),
         }
     )
-    buffer = io.StringIO()
-    predictions.to_csv(buffer, index=False)
-    atomic.write_text(folder / "predictions.csv", buffer.getvalue())
-    atomic.write_json(folder / "metrics.json", metrics)
-    atomic.write_text(folder / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
-    return folder
+    history = pd.DataFrame(rows, columns=list(layout.HISTORY_COLUMNS))
+    layers = layer_weights(data.model, trained_layers)
+    return writer.write_fold(out, data.name, fold, layers, history, predictions, metrics)
 
 
-# ---------------------------------------------------------------------------------------------
-# The run
+def fold_trained_layers(name: str, profile: Profile) -> tuple[str, ...]:
+    """The layers whose weights a fold of ``name`` can change under ``profile`` (the only ones its
+    weights file stores): the head when fine-tuning is skipped, head + Table-1 layers otherwise, every
+    weighted layer for ncnn. BatchNorm layers are never trained (inference mode), so never stored."""
+    from painxai.models import SPECS, trainable_layer_names
+
+    spec = SPECS[name]
+    head_only = not spec.trained_end_to_end and profile.max_epochs_finetune == 0
+    return trainable_layer_names(spec, phase=1 if head_only else 2)
 
 
-def _configure_device() -> None:
-    """Mixed precision only with a GPU (on CPU float16 is slower and less accurate)."""
-    if gpu_present():
-        import keras
+@contextlib.contextmanager
+def _precision(mixed: bool | None) -> Iterator[str]:
+    """Set Keras's global dtype policy for a run and restore the previous one afterwards; yields its name.
 
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    ``mixed``: None = ``mixed_float16`` exactly when a GPU is present (on CPU float16 is slower), True
+    or False to force it. Model outputs and the loss stay float32 either way (see ``models.registry``).
+    """
+    import keras
 
-
-def parse_models(text: str) -> tuple[str, ...]:
-    """``"all"`` or a comma list of model names -> tuple in the canonical order; unknown names raise."""
-    if text.strip() == "all":
-        return MODEL_NAMES
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODEL_NAMES]
-    if unknown or not names:
-        raise TrainError(f"unknown model(s) {unknown or text!r}; choose from {', '.join(MODEL_NAMES)} or 'all'")
-    return tuple(sorted(set(names), key=MODEL_NAMES.index))
+    previous = keras.mixed_precision.global_policy()
+    policy = "mixed_float16" if (gpu_present() if mixed is None else mixed) else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _require_pretrained(models: Sequence[str]) -> None:
@@ -851,24 +345,44 @@ def train(
     ``extra_callbacks`` are keras callbacks added to every phase (tests use one to simulate a kill).
     """
     reporter = reporter or Reporter()
-    if config.profile not in PROFILES:
-        raise TrainError(f"unknown profile {config.profile!r}; choose from {', '.join(PROFILES)}")
+    profile = resolve_profile(config)
+    config = dataclasses.replace(config, weights=config.weights or profile.default_weights)
     if config.weights not in WEIGHT_CHOICES:
         raise TrainError(f"unknown --weights {config.weights!r}; choose from {', '.join(WEIGHT_CHOICES)}")
-    profile = PROFILES[config.profile]
     if config.weights == "pretrained":
         _require_pretrained(config.models)
     started = time.perf_counter()
     manifest, folds_doc, _document = _prepare_run(config, profile)
     out = Path(config.out)
     folds = [config.fold] if config.fold is not None else list(range(int(folds_doc["k"])))
-    jobs = [(m, f) for m in config.models for f in folds if not is_fold_done(out, m, f)]
-    summary = RunSummary(out=out, skipped=[(m, f) for m in config.models for f in folds if is_fold_done(out, m, f)])
+    jobs = [(m, f) for m in config.models for f in folds if not layout.is_fold_done(out, m, f)]
+    skipped = [(m, f) for m in config.models for f in folds if layout.is_fold_done(out, m, f)]
+    summary = RunSummary(out=out, skipped=skipped)
     reporter.run_started(len(jobs), len(summary.skipped))
     if not jobs:
         summary.seconds = time.perf_counter() - started
         return summary
-    _configure_device()
+    with _precision(config.mixed_precision) as policy:
+        _train_jobs(config, profile, manifest, folds_doc, jobs, summary, reporter, extra_callbacks, policy, started)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _train_jobs(
+    config: TrainConfig,
+    profile: Profile,
+    manifest: pd.DataFrame,
+    folds_doc: dict,
+    jobs: list[tuple[str, int]],
+    summary: RunSummary,
+    reporter: Reporter,
+    extra_callbacks: Sequence[Any],
+    policy: str,
+    started: float,
+) -> None:
+    """Train ``jobs`` (model, fold) under the Keras dtype ``policy``, filling ``summary`` and run.json
+    (``started``: ``time.perf_counter()`` when the call began, for its timing record)."""
+    out = Path(config.out)
     from painxai.paths import home
 
     cache_dir = Path(config.cache_dir) if config.cache_dir is not None else home() / "cache"
@@ -883,6 +397,7 @@ def train(
         profile.augment_per_image,
         config.seed,
         cache_dir,
+        margin=profile.crop_margin,
     )
     pool_seconds = time.perf_counter() - pool_started
     reporter.message(
@@ -897,18 +412,10 @@ def train(
         data, described = prepare_model(
             name, profile, pool, manifest, out, config.weights, config.seed, reporter, cache_dir
         )
-        model_records[name] = {
-            "weights": described,
-            "input_size": data.size,
-            "feature_seconds": round(data.feature_seconds, 3),
-            "protocol": _protocol_text(name, profile),
-            "cached_feature_dtype": profile.feature_dtype,
-        }
-        _update_run_json(out, lambda doc, n=name: doc["model_settings"].__setitem__(n, model_records[n]))
+        model_records[name] = _model_record(name, profile, data, described)
+        writer.update_run_json(out, lambda doc, n=name: doc["model_settings"].__setitem__(n, model_records[n]))
         for fold in model_jobs:
-            folder = fold_dir(out, name, fold)
-            if folder.exists():
-                shutil.rmtree(folder)  # an unfinished fold is redone from scratch
+            writer.discard_unfinished_fold(out, name, fold)  # an unfinished fold is redone from scratch
             reporter.fold_started(name, fold, _max_epochs(name, profile))
             fold_started = time.perf_counter()
             indices = fold_indices(pool, folds_doc, fold, profile.validation_fraction, config.seed, manifest)
@@ -926,17 +433,21 @@ def train(
                 validation_subjects=indices.validation_subjects,
                 test_subjects=indices.test_subjects,
             )
-            write_fold(out, data, fold, manifest, pool, indices, rows, probabilities, metrics)
+            _write_fold(
+                out, data, fold, fold_trained_layers(name, profile), manifest, pool, indices, rows, probabilities,
+                metrics,
+            )
             summary.trained[(name, fold)] = metrics
             reporter.fold_done(name, fold, metrics)
         del data
-    summary.seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
 
     def record_timings(doc: dict) -> None:
         doc["timings"]["last_invocation"] = {
-            "seconds": round(summary.seconds, 3),
+            "seconds": round(seconds, 3),
             "pool_seconds": round(pool_seconds, 3),
             "folds_trained": len(summary.trained),
+            "precision": policy,
         }
         doc["data"] = {
             "pool_size_px": pool_size,
@@ -945,8 +456,34 @@ def train(
             "augment_report": pool.augment_report,
         }
 
-    _update_run_json(out, record_timings)
-    return summary
+    writer.update_run_json(out, record_timings)
+
+
+def _model_record(name: str, profile: Profile, data: ModelData, described: str) -> dict[str, Any]:
+    """run.json's ``model_settings[name]``: what inference needs to rebuild and feed the fold models
+    (input size, preprocessing, crop margin, the fold files' layers) and where the weights came from."""
+    from painxai.models import SPECS
+
+    pretrained = described.startswith("pretrained")
+    record: dict[str, Any] = {
+        "weights": described,
+        "weights_kind": "pretrained" if pretrained else "random",
+        "weights_sha256": None,
+        "profile": profile.name,
+        "input_size": data.size,
+        "preprocessing": SPECS[name].preprocessing,
+        "crop_margin": profile.crop_margin,
+        "fold_weights_layers": list(fold_trained_layers(name, profile)),
+        "feature_seconds": round(data.feature_seconds, 3),
+        "protocol": _protocol_text(name, profile),
+        "cached_feature_dtype": profile.feature_dtype,
+    }
+    if pretrained:
+        from painxai.models.weights import pretrained_file
+
+        record["weights_file"] = SPECS[name].weights_file
+        record["weights_sha256"] = file_digest(pretrained_file(SPECS[name]))
+    return record
 
 
 def _crop_text(sources: dict[str, int]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import ensembles, require_run
+from app_pages._shared import ensembles, require_run
 from painxai.dashboard import face_box, figures, grid, tables
 from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import current_run
+from app_pages._shared import current_run
 from painxai.dashboard import run_choice, tables
 from painxai.models import SPECS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from pages._shared import require_run
+from app_pages._shared import require_run
 from painxai.dashboard import figures, run_choice, tables
 from painxai.evaluation.metrics import calibration_curve, confusion
 from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import require_run
+from app_pages._shared import require_run
 from painxai.dashboard import tables
 from painxai.data.manifest import summarise
 

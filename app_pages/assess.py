@@ -7,19 +7,24 @@ written to disk, logged, or put in a cache shared with other sessions.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from pages._shared import ensembles, require_run
+from app_pages._shared import ensembles, require_run
 from painxai.dashboard import face_box, figures, tables
 from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display
 from painxai.inference import report_doc
 from painxai.inference.assess import assess_photo
+from painxai.inference.gate import MIN_FACE_SIDE, screen_photo
 
 DISPLAY_SIZE = 224  # pixels of the face crop the maps are drawn on
-PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"]
+# What load_image reads (GIF: its first frame). The uploader itself takes any file, so that any other type
+# gets our message naming these rather than the widget's own refusal.
+PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "gif"]
+ACCEPTED = "JPEG, PNG, BMP, TIFF, WebP or GIF (its first frame)"
 
 st.title("Assess a photo")
 st.warning(report_doc.NOTICE, icon=":material/medical_information:")
@@ -27,44 +32,67 @@ run = require_run()
 
 source = st.radio("Photo from", ["Upload a file", "Take a photo"], horizontal=True, key="photo_source")
 if source == "Upload a file":
-    photo = st.file_uploader("Newborn face photo", type=PHOTO_TYPES, key="photo_upload")
+    photo = st.file_uploader("Newborn face photo", key="photo_upload", help=f"A photo as {ACCEPTED}.")
 else:
     photo = st.camera_input("Newborn face photo", key="photo_camera")
 if photo is None:
     st.info("Upload a photo of a newborn's face (or take one) to see what each model says and where it looks.")
     st.stop()
-
+suffix = Path(photo.name).suffix.lower().lstrip(".")
+if source == "Upload a file" and suffix not in PHOTO_TYPES:
+    st.error(f"{photo.name} cannot be used: {'.' + suffix if suffix else 'this'} files are not photos this page "
+             f"reads. Upload a photo as {ACCEPTED}.", icon=":material/error:")
+    st.stop()
 try:
     image = load_image(photo.getvalue())
 except ImageLoadError as error:
-    st.error(f"This file cannot be used: {error}")
+    st.error(f"This file cannot be used: {error}. Upload a photo as {ACCEPTED}.", icon=":material/error:")
     st.stop()
 
-# --- the face box: detected, then confirmed or adjusted by the user -------------------------------------
-from painxai.faces.detection import detect_faces  # noqa: E402 - only once there is a photo: it loads OpenCV
-
-search = detect_faces(image)
-if search.primary is not None:
-    found = search.primary.box
-    (st.success if search.status == "one" else st.warning)(f"{search.message} (detector: {search.detector})")
+# --- the face box: detected and checked by the input gate, or drawn by hand ------------------------------
+photo_id = photo.file_id
+screening = st.session_state.get("screening")
+if screening is None or screening[0] != photo_id:
+    screening = (photo_id, screen_photo(image))  # this session only, like the photo
+    st.session_state["screening"] = screening
+detected = screening[1]
+if min(image.shape[:2]) < MIN_FACE_SIDE:  # too small for any box, by hand or not
+    st.error(detected.reason, icon=":material/error:")
+    st.stop()
+if detected.accepted:
+    found = detected.box
+    st.success(f"{detected.search.message} (detector: {detected.search.detector})", icon=":material/face:")
 else:
     found = face_box.centred_square_box(image.shape, fraction=0.6)
-    st.warning(
-        f"{search.message}. A centred square is used instead: move and resize it onto the face below.",
-        icon=":material/crop_free:",
-    )
+    st.warning(f"{detected.reason} A centred square is shown instead: move and resize it onto the face, then "
+               "confirm it below.", icon=":material/crop_free:")
 height, width = image.shape[:2]
-centre_x, centre_y, side = face_box.box_centre_and_side(found)
-photo_id = photo.file_id
+start_x, start_y, start_side = (int(v) for v in face_box.box_centre_and_side(found))
+start_side = min(start_side, height, width)
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Check the face box.** Adjust it if it does not frame the whole face.")
-    centre_x = st.slider("Centre, left to right (px)", 0, width, int(centre_x), key=f"box_x_{photo_id}")
-    centre_y = st.slider("Centre, top to bottom (px)", 0, height, int(centre_y), key=f"box_y_{photo_id}")
-    side = st.slider("Size (px)", 8, min(height, width), int(min(side, height, width)), key=f"box_side_{photo_id}")
+    centre_x = st.slider("Centre, left to right (px)", 0, width, start_x, key=f"box_x_{photo_id}")
+    centre_y = st.slider("Centre, top to bottom (px)", 0, height, start_y, key=f"box_y_{photo_id}")
+    side = st.slider("Size (px)", 8, max(8, min(height, width)), max(8, start_side), key=f"box_side_{photo_id}")
+    by_hand = (centre_x, centre_y, side) != (start_x, start_y, start_side)
+    if not detected.accepted:
+        by_hand = st.checkbox("The box is on the face: score this photo", key=f"by_hand_{photo_id}")
 box = face_box.box_from_centre(centre_x, centre_y, side, image.shape)
 with left:
     st.image(face_box.draw_box(image, box), caption="The face box the models will read", width="stretch")
+if not detected.accepted and not by_hand:
+    st.stop()  # nothing is scored until the user has put the box on the face
+used = detected
+if by_hand:
+    drawn = st.session_state.get("drawn")
+    if drawn is None or drawn[0] != (photo_id, box):
+        drawn = ((photo_id, box), screen_photo(image, box))
+        st.session_state["drawn"] = drawn
+    used = drawn[1]
+    if not used.accepted:
+        st.error(used.reason, icon=":material/crop_free:")
+        st.stop()
 
 # --- the models' verdicts ------------------------------------------------------------------------------
 models = st.multiselect("Models", run.models(), default=run.models(), key="assess_models")
@@ -74,12 +102,16 @@ if not models:
     st.info("Choose at least one model.")
     st.stop()
 method = "counterfactual" if counterfactual else "gradcam"
-request = (photo_id, tuple(round(v, 1) for v in box), tuple(models), method)
+request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method)
 stored = st.session_state.get("assessment")
 if stored is None or stored[0] != request:
     loaded = ensembles(run, models)
+    if not loaded:
+        st.error("None of the chosen models could be loaded (see the warnings above).", icon=":material/error:")
+        st.stop()
     with st.spinner("Reading the face with every fold model…"):
-        stored = (request, assess_photo(image, run, box=box, method=method, ensembles=loaded))
+        result = assess_photo(image, run, box=used.box, method=method, ensembles=loaded, screening=used)
+    stored = (request, result)
     st.session_state["assessment"] = stored  # this session only
 assessment = stored[1]
 verdicts = list(assessment.models.values())

@@ -1,0 +1,107 @@
+"""Streamlit pieces shared by the pages: the chosen run and the heavy objects cached for all sessions.
+
+Only models and runs are cached (``st.cache_resource`` and :data:`painxai.inference.warm.STORE` are shared by
+every session); photos never are. Both are bounded: the least recently used entry goes first, so about one
+run's five fold ensembles stay in memory at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from painxai.dashboard import run_choice
+from painxai.errors import PainxaiError
+from painxai.inference.warm import STORE
+
+if TYPE_CHECKING:
+    from painxai.runs.reader import FoldEnsemble, Run
+
+RUN_KEY = "run_path"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def load_run(path: str, signature: tuple[str, ...]) -> Run:
+    """The run at ``path``; ``signature`` (its finished folds) makes a fold that finishes show up.
+
+    Raises RunError (a PainxaiError) when the run cannot be opened, e.g. a run.json that is not JSON."""
+    from painxai.runs.reader import Run
+
+    return Run(path)
+
+
+def open_run(path: str) -> tuple[Run | None, str]:
+    """(the run, "") or (None, what is wrong with it, in plain words)."""
+    try:
+        return load_run(path, run_choice.run_signature(path)), ""
+    except PainxaiError as error:
+        return None, str(error)
+
+
+def current_run() -> Run | None:
+    """The run chosen in the sidebar, or ``None`` when there is none or it cannot be opened."""
+    path = st.session_state.get(RUN_KEY)
+    return open_run(path)[0] if path else None
+
+
+def require_run() -> Run:
+    """The chosen run; without one (or with one that cannot be opened) say what to do and stop the page."""
+    path = st.session_state.get(RUN_KEY)
+    if not path:
+        st.info(run_choice.NO_RUN_HELP, icon=":material/info:")
+        st.stop()
+    run, problem = open_run(path)
+    if run is None:
+        st.error(f"This run cannot be opened: {problem}. Choose another run in the sidebar.", icon=":material/error:")
+        st.stop()
+    return run
+
+
+def start_warming(run: Run) -> None:
+    """Load and warm every model of ``run`` in the background (once per process and run), so that the
+    first photo finds them ready."""
+    STORE.warm(run, run.models())
+
+
+def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
+    """The fold ensembles of ``models``; a progress bar while some still load. A model whose folds fail to
+    load is left out with a warning naming the file (the other models go on)."""
+    loaded = {}
+    waiting = [model for model in models if not STORE.loaded(run, model)]
+    bar = st.progress(0.0, text="Loading the fold models…") if waiting else None
+    for index, model in enumerate(models):
+        if bar is not None:
+            bar.progress(index / len(models), text=f"Loading the fold models of {model}…")
+        try:
+            loaded[model] = STORE.get(run, model)
+        except PainxaiError as error:
+            st.warning(f"{model} is unavailable: {error}", icon=":material/warning:")
+    if bar is not None:
+        bar.empty()
+    return loaded
+
+
+def health_banner(run: Run) -> None:
+    """Name the damaged folds (the pages use the healthy ones) and the models left with no healthy fold."""
+    health = run.health()
+    if health.ok:
+        return
+    damaged = sorted({(p.model, -1 if p.fold is None else p.fold) for p in health.problems})
+    names = ", ".join(f"{model} {'(all folds)' if fold < 0 else f'fold {fold}'}" for model, fold in damaged)
+    unavailable = [m for m in run.models(include_unfinished=True) if m not in health.healthy]
+    lines = [f"Damaged folds are left out, the pages use the healthy ones: {names}."]
+    if unavailable:
+        lines.append(f"Unavailable (no healthy fold): {', '.join(unavailable)}.")
+    st.warning(" ".join(lines), icon=":material/warning:")
+    with st.expander("What is wrong with each file, and what to do"):
+        st.code("\n".join(problem.describe() for problem in health.problems), language=None)
+
+
+def run_progress(run: Run) -> str:
+    """One line on how complete the run is, e.g. ``5 models, 47 of 50 folds finished``."""
+    models = run.models()
+    finished = sum(len(run.finished_folds(m)) for m in models)
+    planned = len(run.config.get("models", models)) * int(run.config.get("k", 0) or 0)
+    still = " (still training)" if planned and finished < planned else ""
+    return f"{len(models)} models, {finished} of {planned or '?'} healthy folds finished{still}"

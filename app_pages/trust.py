@@ -1,0 +1,61 @@
+"""Trust in the maps: the run's audit (painxai audit) per model, its verdict, reasons and figures."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages._shared import require_run
+from painxai.dashboard import figures, trust
+
+st.title("Trust in the maps")
+run = require_run()
+st.caption(trust.provenance_line(run))
+st.markdown(
+    "A map can look convincing and still say nothing about the model. Each model's Grad-CAM maps are audited "
+    "on out-of-fold test images (each image explained by the fold model that never saw its subject): do they "
+    "change when the model's weights are destroyed (randomisation test), do they point at the pain cues more "
+    "than maps that ignore the model, does deleting the pixels they rank first change the prediction faster "
+    "than deleting random pixels? The thresholds are in docs/TRUST.md."
+)
+entries, problem = trust.audit_entries(run.path)
+if problem:
+    st.error(problem)
+if not entries:
+    st.info(f"This run has not been audited yet. Run `painxai audit --run {run.path}` (about 3 minutes for the "
+            "demo run on 2 cores), then reload this page.", icon=":material/info:")
+    st.stop()
+
+st.header("Verdicts")
+for model in run.models():
+    badge = trust.badge(model, entries)
+    with st.container(border=True):
+        st.markdown(f"**{model}** {badge.markdown}", help=badge.help)
+        if model in entries:
+            for reason in entries[model]["reasons"]:
+                st.markdown(f"- {reason}")
+
+table = trust.audit_table(entries)
+st.header("Every figure")
+st.dataframe(table.style.format(precision=2, na_rep="-"), hide_index=True, width="stretch")
+st.download_button("Download CSV", table.to_csv(index=False), "audit.csv", "text/csv", key="trust_csv")
+
+st.header("Randomisation test")
+st.caption("Similarity of each model's map to the trained model's map after randomising its layers one by one, "
+           "output layer first. A map that stays similar shows the image, not what the model learned.")
+st.plotly_chart(figures.randomisation_figure(trust.randomisation_frame(entries)), key="trust_randomisation")
+
+st.header("Localisation against model-free baselines")
+local = trust.localisation_frame(entries)
+if local.empty:
+    st.info("This run's data have no ground-truth cue regions (only the synthetic twin has them): no pointing game.")
+else:
+    st.caption("Pain images only. Baselines are made at each model's own map resolution: with a map of a few "
+               "cells, position alone can hit the large brow region.")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.localisation_figure(local, "pointing game"), key="trust_pointing")
+    right.plotly_chart(figures.localisation_figure(local, "cue share"), key="trust_cue_share")
+
+st.header("Deletion and insertion")
+st.caption("Area under the curve of the explained class's probability as the pixels the map ranks first are "
+           "blurred away (deletion: lower is better) or revealed (insertion: higher is better), against random maps.")
+st.plotly_chart(figures.faithfulness_figure(trust.faithfulness_frame(entries)), key="trust_faithfulness")

@@ -1,0 +1,61 @@
+"""``painxai audit``: can each model's maps be believed? Writes ``<run>/audit.json`` (see painxai.explain.audit)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from painxai.cli.common import console, user_errors
+from painxai.explain.audit import DEFAULT_IMAGES, DEFAULT_STEPS
+
+
+def audit_command(
+    run: Path = typer.Option(..., help="Run folder (artifacts/<run>)."),
+    models: str = typer.Option("all", help="'all' or comma-separated model names of the run."),
+    images: int = typer.Option(DEFAULT_IMAGES, help="Out-of-fold test images per model (spread over folds, classes)."),
+    seed: int = typer.Option(0, help="Seed of the image choice, the randomisation and the random maps."),
+    faithfulness_steps: int = typer.Option(DEFAULT_STEPS, help="Deletion/insertion steps per curve."),
+) -> None:
+    """Audit every model's Grad-CAM maps: randomisation test, localisation against model-free baselines,
+    deletion/insertion, class sensitivity, fold agreement, a reference colour scale and a verdict."""
+    run_audit(run, models, images, seed, faithfulness_steps)
+
+
+def run_audit(run: Path, models: str = "all", images: int = DEFAULT_IMAGES, seed: int = 0,
+              faithfulness_steps: int = DEFAULT_STEPS) -> None:
+    """The audit as ``painxai audit`` runs it (``painxai demo`` calls it after training), with a table."""
+    from painxai.explain.audit import AuditSettings, audit_run
+
+    started = time.perf_counter()
+    chosen = None if models == "all" else [name.strip() for name in models.split(",") if name.strip()]
+    with user_errors():
+        if faithfulness_steps < 1:
+            raise typer.BadParameter("--faithfulness-steps must be at least 1")
+        settings = AuditSettings(images=images, seed=seed, faithfulness_steps=faithfulness_steps)
+        document = audit_run(run, chosen, settings, log=console.print)
+    table = Table(title=f"audit of {run} ({time.perf_counter() - started:.0f} s)")
+    for column in ("model", "verdict", "randomised ρ (last step)", "pointing game (best baseline)",
+                   "deletion AUC (random)", "reference scale"):
+        table.add_column(column)
+    for name, entry in document["models"].items():
+        spearman = entry["randomisation"]["spearman"]
+        last = spearman[-1] if spearman else None
+        local = entry.get("localisation") or {}
+        pointing = "–"
+        if local.get("source") == "masks":
+            pointing = f"{local['pointing_game']:.2f} ({max(local['baseline_pointing_game'].values()):.2f})"
+        faith = entry["faithfulness"]
+        table.add_row(
+            name, entry["verdict"], "–" if last is None else f"{last:.2f}", pointing,
+            f"{faith['deletion_auc']:.3f} ({faith['random_deletion_auc']:.3f})", f"{entry['reference_scale']:.3g}",
+        )
+    console.print(table)
+    console.print(f"wrote {Path(run) / 'audit.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``painxai audit`` to the app."""
+    app.command("audit")(audit_command)

@@ -1,0 +1,159 @@
+"""Trust on the dashboard, Streamlit-free: the audit's badge under each map, its tables, and the provenance
+line every page with numbers or maps carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from painxai.explain.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE
+
+_COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", NOT_AUDITED: "gray"}
+_ICONS = {INFORMATIVE: ":material/verified:", NOT_INFORMATIVE: ":material/block:", NOT_AUDITED: ":material/help:"}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What to show under one model's map: ``label`` (a verdict or "not audited"), the ``markdown`` of a
+    coloured badge, and ``help``: the reasons, one per line."""
+
+    label: str
+    markdown: str
+    help: str
+
+
+def audit_entries(run_path: Any) -> tuple[dict[str, dict], str | None]:
+    """The run's per-model audit entries and, when the audit cannot be read, a message saying so."""
+    from painxai.explain.audit import AuditError, read_audit
+
+    try:
+        document = read_audit(run_path)
+    except AuditError as error:
+        return {}, str(error)
+    return ({} if document is None else dict(document["models"])), None
+
+
+def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam") -> Badge:
+    """The trust badge of ``model``'s maps from the audit ``entries`` (see :func:`audit_entries`).
+
+    The audit judges Grad-CAM maps; under another method the verdict is shown but says which method it is for.
+    """
+    entry = entries.get(model)
+    if entry is None:
+        text = f"no audit for {model} yet: run `painxai audit --run <run>` to learn whether its maps can be believed"
+        return Badge(NOT_AUDITED, _markdown(NOT_AUDITED, "maps not audited"), text)
+    label = entry["verdict"]
+    audited = entry.get("settings", {}).get("method", "gradcam")
+    suffix = "" if method == audited else f" (audit of {audited})"
+    reasons = "\n".join(f"- {reason}" for reason in entry["reasons"])
+    help_text = f"Audit on {entry['n_images']} out-of-fold test images{suffix}:\n{reasons}"
+    return Badge(label, _markdown(label, f"maps {label}{suffix}"), help_text)
+
+
+def _markdown(label: str, text: str) -> str:
+    return f":{_COLOURS[label]}-badge[{_ICONS[label]} {text}]"
+
+
+def reference_scales(entries: Mapping[str, dict], target: str = "pain") -> dict[str, float | None]:
+    """Model -> the audit's reference colour scale of its ``target`` maps (raw units), for
+    :func:`painxai.explain.display.model_scales`."""
+    key = "reference_scale" if target == "pain" else "reference_scale_nopain"
+    return {model: entry.get(key) for model, entry in entries.items()}
+
+
+def audit_table(entries: Mapping[str, dict]) -> pd.DataFrame:
+    """One row per audited model with every headline figure (NaN where a figure does not apply)."""
+    rows = []
+    for model, entry in entries.items():
+        local = entry.get("localisation") or {}
+        masks = local.get("source") == "masks"
+        faith = entry["faithfulness"]
+        spearman = entry["randomisation"]["spearman"]
+        baselines = local.get("baseline_pointing_game", {}) if masks else {}
+        rows.append({
+            "model": model,
+            "verdict": entry["verdict"],
+            "images": entry["n_images"],
+            "map cells": "x".join(map(str, entry.get("map_resolution", []))),
+            "empty maps": entry["empty_share"],
+            "randomised ρ (last step)": spearman[-1] if spearman else None,
+            "pointing game": local.get("pointing_game") if masks else None,
+            "pointing: uniform": baselines.get("uniform"),
+            "pointing: random": baselines.get("random"),
+            "pointing: centre": baselines.get("centre"),
+            "cue share": local.get("cue_share") if masks else None,
+            "cue share: best baseline": max(local["baseline_cue_share"].values()) if masks else None,
+            "deletion AUC": faith["deletion_auc"],
+            "deletion AUC: random": faith["random_deletion_auc"],
+            "insertion AUC": faith["insertion_auc"],
+            "insertion AUC: random": faith["random_insertion_auc"],
+            "pain vs no-pain ρ": entry["class_sensitivity"]["spearman_pain_vs_nopain"],
+            "fold agreement ρ": entry["fold_agreement"]["spearman"],
+            "reference scale": entry["reference_scale"],
+            "out-of-fold accuracy": entry.get("out_of_fold_accuracy"),
+            "seconds": entry.get("seconds"),
+        })
+    return pd.DataFrame(rows)
+
+
+def randomisation_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
+    """Long table of the randomisation curves: model, step (0 = trained), layer, measure, similarity."""
+    rows = []
+    for model, entry in entries.items():
+        result = entry["randomisation"]
+        for measure in ("spearman", "ssim"):
+            rows.append({"model": model, "step": 0, "layer": "trained", "measure": measure, "similarity": 1.0})
+            for step, (layer, value) in enumerate(zip(result["steps"], result[measure], strict=True), start=1):
+                rows.append({"model": model, "step": step, "layer": layer, "measure": measure, "similarity": value})
+    return pd.DataFrame(rows, columns=["model", "step", "layer", "measure", "similarity"])
+
+
+def localisation_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
+    """Long table: model, map (the model's own, or a baseline), pointing game, cue share; models with masks only."""
+    rows = []
+    for model, entry in entries.items():
+        local = entry.get("localisation") or {}
+        if local.get("source") != "masks":
+            continue
+        rows.append({"model": model, "map": "model", "pointing game": local["pointing_game"],
+                     "cue share": local["cue_share"]})
+        for name, value in local["baseline_pointing_game"].items():
+            rows.append({"model": model, "map": f"{name} baseline", "pointing game": value,
+                         "cue share": local["baseline_cue_share"][name]})
+    return pd.DataFrame(rows, columns=["model", "map", "pointing game", "cue share"])
+
+
+def faithfulness_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
+    """Long table: model, curve (deletion | insertion), map (model | random), AUC."""
+    rows = []
+    for model, entry in entries.items():
+        faith = entry["faithfulness"]
+        for curve in ("deletion", "insertion"):
+            rows.append({"model": model, "curve": curve, "map": "model", "AUC": faith[f"{curve}_auc"]})
+            rows.append({"model": model, "curve": curve, "map": "random", "AUC": faith[f"random_{curve}_auc"]})
+    return pd.DataFrame(rows, columns=["model", "curve", "map", "AUC"])
+
+
+def provenance_line(run: Any) -> str:
+    """E.g. "Run demo: synthetic twin · random weights (all models) · profile demo" (from ``Run.provenance``)."""
+    return f"Run {run.name}: {run.provenance().describe()}"
+
+
+def paper_comparison_warning(run: Any) -> str | None:
+    """What makes a comparison with the paper's Table 2 unfair for this run, or None for real data and
+    pretrained weights."""
+    provenance = run.provenance()
+    problems = []
+    if provenance.data_source == "twin":
+        problems.append("it was trained and tested on the synthetic twin, not on the real UNIFESP and iCOPE photos")
+    random = [model for model, kind in provenance.weights.items() if kind == "random"]
+    if random:
+        problems.append(f"{', '.join(random)} started from random weights, not the paper's pretrained bases")
+    if provenance.profile != "paper":
+        problems.append(f"it used the '{provenance.profile}' training profile, not the paper's protocol")
+    if not problems:
+        return None
+    return "These numbers do not measure what the paper measured: " + "; ".join(problems) + "."

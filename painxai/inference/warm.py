@@ -1,0 +1,119 @@
+"""Fold ensembles loaded once per process, warmed in the background, shared by every caller.
+
+Loading a model's ten folds and tracing its fused function (:func:`painxai.explain.ensemble.warm_up`)
+takes seconds; a dashboard that waited for the first photo to do it would make its first user wait for
+all five models. :meth:`EnsembleStore.warm` starts one background thread that loads and warms the
+models one after the other; a request for a model waits only for that model (or loads it itself when
+the thread has not reached it). Each model has its own lock, so sessions asking for different models,
+or for models already loaded, never wait on each other; only the load of one model is done once.
+
+The store is bounded: it keeps the ensembles of the most recent ``keep`` (run, folds, model) keys and
+releases older ones, so a dashboard switching between runs does not grow without limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from painxai.runs.reader import FoldEnsemble, Run
+
+Key = tuple[str, tuple[int, ...], str]  # run folder, folds, model
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ensemble: FoldEnsemble | None = None
+    error: Exception | None = None
+
+
+class EnsembleStore:
+    """Loaded and warmed :class:`FoldEnsemble` objects keyed by (run folder, folds, model)."""
+
+    def __init__(self, keep: int = 5, warm: bool = True) -> None:
+        self.keep = keep
+        self._warm = warm
+        self._slots: OrderedDict[Key, _Slot] = OrderedDict()
+        self._lock = threading.Lock()  # guards the dictionary only, never held while loading
+        # Keras builds models through process-wide state (layer names, the graph scope), so two models
+        # are never built at once; the build is a few seconds once per model, then never again.
+        self._build_lock = threading.Lock()
+        self._threads: dict[tuple[str, tuple[str, ...]], threading.Thread] = {}
+
+    def _slot(self, key: Key) -> _Slot:
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+            self._slots.move_to_end(key)
+            while len(self._slots) > self.keep:
+                self._slots.popitem(last=False)  # the least recently asked for
+            return slot
+
+    def get(self, run: Run, model: str) -> FoldEnsemble:
+        """The healthy finished folds of ``model`` in ``run``, loaded and warmed (once per process).
+
+        Raises what loading raised (e.g. RunError for a fold file that fails to load), every time it
+        is asked, until the run's folds change.
+        """
+        key: Key = (str(run.path.resolve()), tuple(run.finished_folds(model)), model)
+        slot = self._slot(key)
+        with slot.lock:
+            if slot.ensemble is None and slot.error is None:
+                try:
+                    slot.ensemble = self._load(run, model, list(key[1]))
+                except Exception as error:  # kept, so that every session gets the same message
+                    slot.error = error
+            if slot.error is not None:
+                raise slot.error
+            return slot.ensemble  # type: ignore[return-value]
+
+    def loaded(self, run: Run, model: str) -> bool:
+        """True when ``model``'s current folds are loaded (a later :meth:`get` returns at once)."""
+        key: Key = (str(run.path.resolve()), tuple(run.finished_folds(model)), model)
+        with self._lock:
+            slot = self._slots.get(key)
+        return slot is not None and slot.ensemble is not None
+
+    def _load(self, run: Run, model: str, folds: list[int]) -> FoldEnsemble:
+        with self._build_lock:
+            ensemble = run.ensemble(model, folds=folds)
+        if self._warm:
+            from painxai.explain.ensemble import warm_up
+
+            warm_up(ensemble)
+        return ensemble
+
+    def warm(
+        self, run: Run, models: Sequence[str], on_error: Callable[[str, Exception], None] | None = None
+    ) -> threading.Thread:
+        """Load and warm ``models`` of ``run`` in one background thread (started once per run and model
+        list; a later call returns the same thread). ``on_error(model, error)`` hears of a model that
+        failed to load; the others go on."""
+        name = (str(run.path.resolve()), tuple(models))
+        with self._lock:
+            thread = self._threads.get(name)
+            if thread is not None:
+                return thread
+
+            def work() -> None:
+                for model in models:
+                    try:
+                        self.get(run, model)
+                    except Exception as error:  # reported, and raised again to whoever asks for the model
+                        if on_error is not None:
+                            on_error(model, error)
+
+            thread = threading.Thread(target=work, name=f"painxai-warm-{run.name}", daemon=True)
+            self._threads[name] = thread
+        thread.start()
+        return thread
+
+
+STORE = EnsembleStore()
+"""The process's store: the dashboard and the command line share it."""

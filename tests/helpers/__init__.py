@@ -1,0 +1,1 @@
+"""Test helpers shared by several test modules (import as ``from helpers.runs import build_run``)."""
