@@ -7,6 +7,7 @@ run's five fold ensembles stay in memory at a time.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -60,8 +61,9 @@ def require_run() -> Run:
 
 def start_warming(run: Run) -> None:
     """Load and warm every model of ``run`` in the background (once per process and run), so that the
-    first photo finds them ready."""
-    STORE.warm(run, run.models())
+    first photo finds them ready. ``PAINXAI_WARM=0`` turns this off (models then load on first use)."""
+    if os.environ.get("PAINXAI_WARM", "1") != "0":
+        STORE.warm(run, run.models())
 
 
 def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:

@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._shared import ensembles, require_run
-from painxai.dashboard import face_box, figures, tables
+from painxai.dashboard import face_box, figures, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display
-from painxai.inference import report_doc
+from painxai.inference import out_of_fold, report_doc
 from painxai.inference.assess import assess_photo
 from painxai.inference.gate import MIN_FACE_SIDE, screen_photo
 
@@ -29,6 +29,7 @@ ACCEPTED = "JPEG, PNG, BMP, TIFF, WebP or GIF (its first frame)"
 st.title("Assess a photo")
 st.warning(report_doc.NOTICE, icon=":material/medical_information:")
 run = require_run()
+st.caption(trust.provenance_line(run))
 
 source = st.radio("Photo from", ["Upload a file", "Take a photo"], horizontal=True, key="photo_source")
 if source == "Upload a file":
@@ -97,20 +98,34 @@ if by_hand:
 # --- the models' verdicts ------------------------------------------------------------------------------
 models = st.multiselect("Models", run.models(), default=run.models(), key="assess_models")
 counterfactual = st.toggle("Show the counterfactual map: what speaks against pain", key="counterfactual")
-per_map_scale = st.toggle("Scale each map on its own (hides how strong one model's evidence is)", key="per_map")
+scale = st.radio("Colour scale", list(display.SCALES), format_func=display.SCALES.get, horizontal=True,
+                 key="scale_choice", help="Reference: comparable across photos for one model, every model visible.")
+# A photo of the run's own data is scored by the fold model that never saw its subject (the others trained on it).
+match = out_of_fold.find_in_run(run, data=photo.getvalue())  # hashed in memory, never stored
+fold_request = out_of_fold.OUT_OF_FOLD
+if match is not None:
+    st.info(f"This photo is in the run's data (subject {match.subject}, {match.label}).", icon=":material/database:")
+    if st.toggle("Use every fold model (in-sample: nine of them trained on this face)", key="assess_in_sample"):
+        fold_request = "all"
 if not models:
     st.info("Choose at least one model.")
     st.stop()
 method = "counterfactual" if counterfactual else "gradcam"
-request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method)
+request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method, fold_request)
 stored = st.session_state.get("assessment")
+loaded = ensembles(run, models)
 if stored is None or stored[0] != request:
-    loaded = ensembles(run, models)
     if not loaded:
         st.error("None of the chosen models could be loaded (see the warnings above).", icon=":material/error:")
         st.stop()
+    try:
+        choices = {m: out_of_fold.choose_folds(e.folds, match, fold_request) for m, e in loaded.items()}
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        st.stop()
     with st.spinner("Reading the face with every fold model…"):
-        result = assess_photo(image, run, box=used.box, method=method, ensembles=loaded, screening=used)
+        result = assess_photo(image, run, box=used.box, method=method, ensembles=loaded, screening=used,
+                              choices=choices)
     stored = (request, result)
     st.session_state["assessment"] = stored  # this session only
 assessment = stored[1]
@@ -124,6 +139,9 @@ with st.container(horizontal=True):
             st.caption(f"± {verdict.prob_std:.0%} · {verdict.n_pain} of {len(verdict.folds)} folds say pain")
 consensus = assessment.consensus
 st.info(consensus, icon=":material/groups:")
+fold_notes = {v.fold_choice.note for v in verdicts if v.fold_choice is not None}
+for note in fold_notes:
+    (st.warning if note.startswith("in-sample") else st.caption)(f"Folds: {note}.")
 
 st.subheader("Where they look" if not counterfactual else "What speaks against pain")
 from painxai.faces.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
@@ -131,15 +149,35 @@ from painxai.faces.crop import crop_face  # noqa: E402 - OpenCV, needed only fro
 face, _transform = crop_face(image, box, DISPLAY_SIZE)
 # Every model's crop covers the same window of the photo, so its map fits the display crop as it is.
 maps = {v.name: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
-vmax = None if per_map_scale else display.shared_scale(list(maps.values()))
-overlays = {m: display.overlay(face, heatmap, vmax) for m, heatmap in maps.items()}
+entries, problem = trust.audit_entries(run.path)
+# The audit's reference scales are those of the pain maps; the counterfactual map has none.
+vmaxes, scale_note = display.model_scales(maps, scale, {} if counterfactual else trust.reference_scales(entries))
+overlays = {m: display.overlay(face, heatmap, vmaxes[m]) for m, heatmap in maps.items()}
 with st.container(horizontal=True):
     for model, picture in overlays.items():
-        st.image(picture, caption=model, width=180)
-    if vmax is not None:
-        st.image(display.colour_bar(vmax, height=180, width=18), caption=f"0 to {vmax:.3g}", width=40)
-scale_note = "each map on its own scale" if per_map_scale else f"one shared scale for all maps (0 to {vmax:.3g})"
-st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; {scale_note}.")
+        badge = trust.badge(model, entries, method)
+        with st.container(width=190, gap="small"):
+            st.image(picture, caption=model, width=180)
+            st.markdown(badge.markdown, help=badge.help)
+    bar_top = vmaxes[next(iter(maps))] if scale == "shared" else None
+    st.image(display.colour_bar(bar_top if bar_top is not None else 1.0, height=180, width=18),
+             caption=f"0 to {bar_top:.3g}" if bar_top is not None else "0 to each model's scale", width=40)
+if problem:
+    st.warning(problem)
+st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; colour scale: {scale_note}.")
+if st.toggle("Deletion and insertion on this photo (does each map rank the pixels that matter?)",
+             key="assess_faithfulness"):
+    from painxai.inference.assess import faithfulness_scores
+
+    with st.spinner("Blurring away and revealing pixels in each map's order…"):
+        faith = pd.DataFrame({
+            v.name: faithfulness_scores(out_of_fold.fold_subset(loaded[v.name], v.folds), v, steps=10)
+            for v in verdicts if v.name in loaded
+        }).T
+    st.dataframe(faith.drop(columns="steps").style.format("{:.3f}"), width="stretch")
+    st.caption("Area under the probability curve as the map's top pixels are blurred away (deletion: lower is "
+               "better) or revealed (insertion: higher is better), beside a random map. One photo is noisy: the "
+               "Trust page has the audit over many.")
 
 st.subheader("Facial regions (NFCS)")
 shares = None

@@ -1,13 +1,21 @@
-"""Compare explanations (researchers): a grid like the paper's Figure 1, region attribution, agreement."""
+"""Compare explanations (researchers): a grid like the paper's Figure 1, region attribution, agreement.
+
+Out-of-fold by default: an image of the run's data is explained by the fold model whose test fold held its
+subject (the other nine trained on that face); other fold choices are offered and labelled in-sample. The
+paper's Figure 1 protocol is one click away: the explained class (pain, no pain, each model's prediction or
+the true label) and only the images every chosen model classifies correctly out-of-fold.
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app_pages._shared import ensembles, require_run
-from painxai.dashboard import face_box, figures, grid, tables
+from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.explain import display
+from painxai.inference import out_of_fold
 
 METHODS = {
     "gradcam": "Grad-CAM",
@@ -15,10 +23,28 @@ METHODS = {
     "gradcampp": "Grad-CAM++",
     "scorecam": "Score-CAM",
 }
+CLASSES = {"pain": "pain", "nopain": "no pain", "predicted": "each model's prediction", "truth": "the true label"}
+
+
+def correct_everywhere(predictions: pd.DataFrame, models: list[str]) -> set[str]:
+    """Paths that every one of ``models`` classifies correctly out-of-fold (each fold's predictions.csv holds
+    its own test images only, so every row is an out-of-fold prediction)."""
+    rows = predictions[predictions["model"].isin(models)]
+    correct = (rows["prob_pain"].astype(float) >= 0.5) == (rows["label"] == "pain")
+    per_path = rows.assign(correct=correct).groupby("path")["correct"].agg(["all", "size"])
+    return set(per_path.index[(per_path["all"]) & (per_path["size"] == len(models))])
+
 
 st.title("Compare explanations")
 run = require_run()
+st.caption(trust.provenance_line(run))
 manifest = run.manifest()
+
+with st.container(horizontal=True):
+    models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
+    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
+    target_choice = st.selectbox("Explained class", list(CLASSES), format_func=CLASSES.get, key="compare_class",
+                                 help="The paper's Figure 1 explains the pain class on correctly classified images.")
 
 source = st.radio("Images", ["From the run's data", "Upload"], horizontal=True, key="compare_source")
 photos: list[tuple[str, bytes | str, tuple | None]] = []  # (caption, bytes or path, face box)
@@ -30,67 +56,98 @@ else:
         datasets = st.multiselect("Dataset", sorted(manifest["dataset"].unique()), key="compare_datasets")
         labels = st.multiselect("Class", ["pain", "nopain"], key="compare_labels")
         subjects = st.multiselect("Subject", sorted(manifest["subject"].astype(str).unique()), key="compare_subjects")
+    only_correct = st.toggle("Only images every chosen model classifies correctly (out-of-fold)",
+                             key="compare_correct", help="The paper's Figure 1 shows such examples.")
+    candidates = manifest
+    if only_correct and models:
+        candidates = manifest[manifest["path"].isin(correct_everywhere(run.predictions(), models))]
     count = st.slider("How many images", 1, 8, 3, key="compare_count")
-    for row in tables.pick_images(manifest, datasets, labels, subjects, limit=count).itertuples(index=False):
+    for row in tables.pick_images(candidates, datasets, labels, subjects, limit=count).itertuples(index=False):
         photos.append((f"{row.subject} · {row.label}", row.path, row.face_box))
 
-with st.container(horizontal=True):
-    models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
-    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
-    common = sorted(set.intersection(*(set(run.finished_folds(m)) for m in models))) if models else []
-    fold = st.selectbox(
-        "Folds", ["ensemble", *common], format_func=lambda f: "all folds (mean)" if f == "ensemble" else f"fold {f}",
-        key="compare_fold",
-    )
+common = sorted(set.intersection(*(set(run.finished_folds(m)) for m in models))) if models else []
+fold = st.selectbox(
+    "Folds", [out_of_fold.OUT_OF_FOLD, "ensemble", *common], key="compare_fold",
+    format_func=lambda f: {out_of_fold.OUT_OF_FOLD: "out-of-fold (the fold that never saw the subject)",
+                           "ensemble": "all folds (mean; in-sample for the run's own images)"}.get(f, f"fold {f}"),
+)
+request = {"ensemble": "all"}.get(fold, fold) if isinstance(fold, str) else [fold]
 if not photos or not models:
     st.info("Choose at least one image and one model.")
     st.stop()
 
 loaded = ensembles(run, models)
-if fold != "ensemble":
-    loaded = {m: grid.fold_subset(e, [fold]) for m, e in loaded.items()}
 layers = {}
 with st.expander("Layer per model (default: the last conv layer, as in the paper)"):
     for model, ensemble in loaded.items():
         options = grid.map_layers(ensemble)
         layers[model] = st.selectbox(model, options, index=len(options) - 1, key=f"layer_{model}")
-per_map = st.toggle("Scale each map on its own", key="compare_per_map")
+scale = st.radio("Colour scale", list(display.SCALES), format_func=display.SCALES.get, horizontal=True,
+                 key="compare_scale")
 if not st.button("Explain", type="primary", key="compare_go"):
     st.stop()
 
-images, boxes, label_maps, captions = [], [], [], []
-with st.spinner("Finding faces and facial regions…"):
+images, boxes, label_maps, captions, fold_choices, targets, notes = [], [], [], [], [], [], []
+with st.spinner("Finding faces, facial regions and each image's fold…"):
     for caption, data, box in photos:
         try:
             image = load_image(data)
         except ImageLoadError as error:
             st.error(f"{caption} cannot be used: {error}")
             continue
-        used_box, regions = face_box.face_and_regions(image, box, data if isinstance(data, str) else None)
+        path = data if isinstance(data, str) else None
+        match = out_of_fold.find_in_run(run, data=None if path else data, path=path)
+        try:
+            choices = {m: out_of_fold.choose_folds(e.folds, match, request) for m, e in loaded.items()}
+        except ValueError as error:
+            st.error(f"{caption}: {error}")
+            continue
+        used_box, regions = face_box.face_and_regions(image, box, path)
         images.append(image)
         boxes.append(used_box)
         label_maps.append(regions)
         captions.append(caption)
+        fold_choices.append({m: c.folds for m, c in choices.items()})
+        notes.append(next(iter(choices.values())).note)
+        truth = match.label if match is not None else "predicted"  # an unknown upload has no true label
+        targets.append(truth if target_choice == "truth" else target_choice)
 if not images:
     st.stop()
 with st.spinner(f"Explaining {len(images)} image(s) with {len(loaded)} model(s)…"):
-    grid = grid.explain_grid(images, boxes, label_maps, loaded, method, layers)
+    result = grid.explain_grid(images, boxes, label_maps, loaded, method, layers, folds=fold_choices, targets=targets)
 
-vmax = None if per_map else display.shared_scale([m for maps in grid.maps.values() for m in maps])
+entries, problem = trust.audit_entries(run.path)
+if problem:
+    st.warning(problem)
+audited_method = method == "gradcam"  # the audit's reference scales are those of Grad-CAM maps
+scales = {
+    target: display.model_scales(result.maps, scale, trust.reference_scales(entries, target) if audited_method else {})
+    for target in ("pain", "nopain")
+}
+badges = {model: trust.badge(model, entries, method) for model in result.maps}
 for index, caption in enumerate(captions):
+    st.markdown(f"**{caption}** · {notes[index]}")
     with st.container(horizontal=True):
-        st.image(grid.faces[index], caption=caption, width=150)
-        for model, maps in grid.maps.items():
-            prob = grid.prob_pain[model][index]
-            picture = display.overlay(grid.faces[index], maps[index], vmax)
-            st.image(picture, caption=f"{model} · P {prob:.0%}", width=150)
-if vmax is not None:
-    # The colour bar is drawn upright (top = vmax); lay it down with 0 on the left.
-    bar = display.colour_bar(vmax, height=300, width=18).transpose(1, 0, 2)[:, ::-1]
-    st.image(bar, width=300, caption=f"shared scale, 0 to {vmax:.3g}")
+        st.image(result.faces[index], caption="face", width=150)
+        for model, maps in result.maps.items():
+            target = result.targets[model][index]
+            vmax = scales[target][0][model]
+            picture = display.overlay(result.faces[index], maps[index], vmax)
+            with st.container(width=160, gap="small"):
+                st.image(picture, caption=f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · "
+                         f"explains {CLASSES[target]}", width=150)
+                st.markdown(badges[model].markdown, help=badges[model].help)
+caption = scales["pain"][1]
+if scale == "reference" and not audited_method:
+    caption = f"the audit's reference scales are for Grad-CAM: each {METHODS[method]} map on its own maximum"
+st.caption(f"{METHODS[method]}, fold mean of the chosen folds; colour scale: {caption}.")
+top = scales["pain"][0][next(iter(result.maps))] if scale == "shared" else None
+# The colour bar is drawn upright (top = vmax); lay it down with 0 on the left.
+bar = display.colour_bar(1.0 if top is None else top, height=300, width=18).transpose(1, 0, 2)[:, ::-1]
+st.image(bar, width=300, caption="0 to each model's scale" if top is None else f"shared scale, 0 to {top:.3g}")
 
 st.subheader("Region attribution over these images")
-shares = tables.region_share_frame({m: s for m, s in grid.shares.items() if s})
+shares = tables.region_share_frame({m: s for m, s in result.shares.items() if s})
 if shares.empty:
     st.info("No image had facial regions (no ground-truth mask, and the landmarks were not trustworthy).")
 else:
@@ -99,9 +156,9 @@ else:
     st.download_button("Download CSV", shares.to_csv(index=False), "region_shares.csv", "text/csv",
                        key="compare_regions_csv")
 
-if len(grid.maps) >= 2:
+if len(result.maps) >= 2:
     st.subheader("Agreement between the models' maps")
-    rank, iou = grid.grid_agreement(grid)
+    rank, iou = grid.grid_agreement(result)
     left, right = st.columns(2)
     left.markdown("Spearman rank correlation of the pixels")
     left.dataframe(rank.style.format("{:.2f}", na_rep="-"), width="stretch")

@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages._shared import require_run
-from painxai.dashboard import figures, run_choice, tables
+from painxai.dashboard import figures, run_choice, tables, trust
 from painxai.evaluation.metrics import calibration_curve, confusion
 from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report
 
@@ -23,6 +23,7 @@ def _csv_button(frame, name: str, key: str) -> None:
 
 st.title("Metrics")
 run = require_run()
+st.caption(trust.provenance_line(run))
 path = str(run.path)
 with st.spinner("Computing the report…"):
     try:
@@ -40,6 +41,9 @@ ours.index = [METRIC_LABELS.get(m, m) for m in ours.index]
 if st.toggle("Show the paper's numbers beside ours", key="paper_toggle"):
     paper = tables.paper_table2_display(PAPER_TABLE2)
     paper.index = [METRIC_LABELS.get(m, m) for m in paper.index]
+    unlike = trust.paper_comparison_warning(run)
+    if unlike:
+        st.warning(unlike, icon=":material/compare_arrows:")
     st.dataframe(tables.table2_side_by_side(ours, paper), width="stretch")
     st.caption("Paper: Coutrin & Thomaz (2022), 10 folds on the real UNIFESP + iCOPE images.")
 else:

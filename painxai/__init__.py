@@ -4,14 +4,15 @@ The library behind the ``painxai`` command line and the Streamlit dashboard. It 
 Streamlit, and heavy packages (TensorFlow, MediaPipe) are imported only by the modules that need them.
 """
 
-import os
-
 __version__ = "0.1.0"
 
 
 def quiet_native_logs() -> None:
-    """Hide TensorFlow's C++ info and warning lines (users read them as errors).
+    """Keep TensorFlow's, absl's, glog's and LiteRT's log lines out of the terminal (users read them as
+    errors); our own messages still show. See :mod:`painxai.native_logs`.
 
-    Call it before TensorFlow is imported; a value the user set already wins.
+    Call it before TensorFlow is imported; a log level the user set already wins.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from painxai.native_logs import install
+
+    install()

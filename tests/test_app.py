@@ -265,7 +265,7 @@ def test_models_page_has_a_card_per_model(files_run):
     text = shown_text(at)
     for name in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
         assert f"`{name}`" in text
-    assert "seeded random initialisation" in text
+    assert "random initialisation (seed 0)" in text
 
 
 
@@ -307,13 +307,18 @@ def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(asses
     assert any("Counterfactual" in c.value for c in at.caption)
 
 
-def test_assess_a_photo_without_a_face_goes_on_with_a_centred_box(assess_app):
+def test_assess_a_photo_without_a_face_is_scored_only_once_the_box_is_drawn_by_hand(assess_app):
     gradient = np.tile(np.linspace(0, 255, 160, dtype=np.uint8), (120, 1))
     at = upload(assess_app, "wall.png", photo_bytes(np.dstack([gradient] * 3), "PNG"), "image/png")
     assert not at.exception
-    assert any("centred square" in w.value for w in at.warning)
-    assert len(at.metric) == len(ASSESS_MODELS)
+    refusal = [w.value for w in at.warning if "not scored" in w.value]
+    assert refusal and "no face was found" in refusal[0] and "centred square" in refusal[0]
+    assert ".." not in refusal[0]
+    assert not at.metric  # no probability before the user has put the box on the face
     assert at.slider[2].value == 72  # 0.6 of the shorter side
+    at.checkbox(key=at.checkbox[0].key).check().run(timeout=180)
+    assert not at.exception
+    assert len(at.metric) == len(ASSESS_MODELS)
 
 
 @pytest.mark.parametrize(
@@ -362,9 +367,9 @@ def test_explain_grid_region_shares_follow_the_label_maps(weights_run):
         grid.explain_grid([image, image], [None, None], [labels, None], {"ncnn": grid.fold_subset(ensemble, [0])}, m)
         for m in ("gradcam", "counterfactual")
     ]
-    grid = max(grids, key=lambda g: g.maps["ncnn"][0].sum())
-    assert grid.faces.shape == (2, 160, 160, 3) and grid.maps["ncnn"].shape == (2, 160, 160)
-    assert len(grid.shares["ncnn"]) == 1
-    assert sum(grid.shares["ncnn"][0].values()) == pytest.approx(1.0, abs=1e-5)
+    best = max(grids, key=lambda g: g.maps["ncnn"][0].sum())
+    assert best.faces.shape == (2, 160, 160, 3) and best.maps["ncnn"].shape == (2, 160, 160)
+    assert len(best.shares["ncnn"]) == 1
+    assert sum(best.shares["ncnn"][0].values()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="no finished fold"):
         grid.fold_subset(ensemble, [7])

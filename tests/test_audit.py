@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 import pytest
@@ -222,14 +220,16 @@ def test_verdict_fails_empty_maps_and_unfaithful_maps():
 
 @pytest.fixture(scope="module")
 def twin_run(tiny_twin, tmp_path_factory):
-    """A run folder holding only the tiny twin's manifest (absolute paths) and folds: enough to match images."""
-    from painxai.data.manifest import read_manifest, write_manifest
+    """A run of no model over the tiny twin's manifest (absolute paths) and folds: enough to match images."""
+    from helpers.runs import build_run
 
-    run = tmp_path_factory.mktemp("twin_run")
-    write_manifest(read_manifest(tiny_twin["manifest"]), run / "manifest.csv")
-    (run / "folds.json").write_text(tiny_twin["folds"].read_text())
-    (run / "run.json").write_text(json.dumps({"models": [], "k": 2}))
-    return run
+    from painxai.data.folds import fold_subjects, read_folds
+    from painxai.data.manifest import read_manifest
+
+    document = read_folds(tiny_twin["folds"])
+    folds = [fold_subjects(document, fold) for fold in range(int(document["k"]))]
+    manifest = read_manifest(tiny_twin["manifest"])
+    return build_run(tmp_path_factory.mktemp("runs") / "twin_run", (), data=(manifest, folds))
 
 
 def test_a_twin_image_is_explained_by_the_fold_that_held_its_subject_out(twin_run):

@@ -195,6 +195,12 @@ def test_make_run_recipes_reach_a_served_dashboard(page, tmp_path):
     demo = subprocess.run([make, "-s", "demo", *variables], cwd=ROOT, env=env, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     first = time.monotonic() - started
+    # A quiet terminal: our progress lines and warnings, nothing from TensorFlow, absl, glog or LiteRT.
+    from painxai.native_logs import is_native_line
+
+    native = [line for line in (demo.stdout + demo.stderr).splitlines()
+              if is_native_line(line) or "tf.function retracing" in line]
+    assert not native, "native library lines in `make demo`'s output:\n" + "\n".join(native[:10])
     for model in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
         assert (run / model / "fold_0" / "DONE").is_file(), model
     # A second `make demo` redoes nothing and returns quickly.

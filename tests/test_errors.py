@@ -117,3 +117,17 @@ def test_explain_box_option_is_checked_before_anything_runs(text: str) -> None:
 
     with pytest.raises(RequestError, match="--box"):
         _parse_box(text)
+
+
+def test_library_requests_that_cannot_be_met_raise_request_errors(tmp_path) -> None:
+    from painxai.errors import RequestError
+    from painxai.models import build, default_input_shape, get_spec
+
+    with pytest.raises(RequestError, match="unknown model 'alexnet'"):
+        get_spec("alexnet")
+    with pytest.raises(RequestError, match="'paper' or 'demo'"):
+        default_input_shape("vgg16", "huge")
+    base = tmp_path / "base.h5"
+    base.write_bytes(b"\0")
+    with pytest.raises(RequestError, match="no pretrained base"):
+        build("ncnn", weights=base)

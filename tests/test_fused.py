@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.runs import SMALL_SIZES
-
-from test_app import make_weights_run
+from helpers.runs import SMALL_SIZES, build_run
 
 
 @pytest.fixture(scope="module")
 def five_model_run(tmp_path_factory):
     """A finished three-fold run of all five models with random weights at their smallest sizes."""
-    return make_weights_run(tmp_path_factory.mktemp("fused") / "run", tuple(SMALL_SIZES), k=3)
+    return build_run(tmp_path_factory.mktemp("fused") / "run", tuple(SMALL_SIZES), k=3, weights="random")
 
 
 def test_fused_maps_and_probabilities_equal_the_per_fold_computation(five_model_run):

@@ -9,7 +9,9 @@ a dependency. The rules:
 - ``painxai.models`` imports nothing of painxai but the leaf modules (errors, paths, atomic, labels) and
   itself;
 - ``painxai.runs`` never imports ``painxai.training``;
-- ``painxai.training`` never imports ``painxai.inference`` or ``painxai.explain``.
+- ``painxai.training`` never imports ``painxai.inference`` or ``painxai.explain``;
+- and, more generally, a package imports only packages of its own layer or below (``LAYERS``, the
+  diagram of docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -74,6 +76,42 @@ def contract_violations(root: Path) -> list[str]:
     return problems
 
 
+#: The layers of docs/ARCHITECTURE.md, top to bottom: a package imports only packages of its own layer or below.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("cli", "dashboard"),
+    ("training",),
+    ("inference", "explain"),
+    ("evaluation",),
+    ("runs",),
+    ("models",),
+    ("synth",),
+    ("faces",),
+    ("data",),
+    ("errors", "paths", "atomic", "labels", "hashing"),
+)
+
+
+def layer_violations(root: Path) -> list[str]:
+    """Imports of a package from a higher layer of ``LAYERS`` (the diagram of docs/ARCHITECTURE.md)."""
+    level = {name: index for index, names in enumerate(LAYERS) for name in names}
+    problems = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root.parent).with_suffix("")
+        module = ".".join(relative.parts[:-1] if path.name == "__init__.py" else relative.parts)
+        area = module.split(".")[1] if "." in module else ""
+        for line, name in imported_modules(path, module):
+            parts = name.split(".")
+            target = parts[1] if parts[0] == root.name and len(parts) > 1 else ""
+            if area in level and target in level and level[target] < level[area]:
+                problems.append(f"{path.relative_to(root.parent)}:{line} imports {name}: {target} is above {area}")
+    return problems
+
+
+def test_packages_import_only_their_own_layer_or_below() -> None:
+    problems = layer_violations(PACKAGE_ROOT)
+    assert problems == [], "\n".join(problems)
+
+
 def test_the_package_keeps_its_import_contract() -> None:
     problems = contract_violations(PACKAGE_ROOT)
     assert problems == [], "\n".join(problems)
@@ -112,3 +150,6 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
         "painxai/explain/cli_bits.py:1 imports rich.table.Table: rich belongs to painxai/cli/ only",
     }
     assert set(problems) == expected, "\n".join(problems)
+    layered = layer_violations(root)
+    assert "painxai/faces/relative.py:1 imports painxai.training.pool: training is above faces" in layered
+    assert not any(line.startswith("painxai/cli/") for line in layered)  # the UI layer imports anything

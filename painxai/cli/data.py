@@ -30,14 +30,22 @@ def _print_summary(frame, title: str) -> None:
 def manifest_icope(
     root: Path = typer.Option(..., help="Folder holding the iCOPE images (searched recursively)."),
     out: Path = typer.Option(..., help="Manifest CSV to write."),
+    include: Path | None = typer.Option(
+        None,
+        help="Keep only these images or subjects: a text file, one per line (file name, path under --root, or "
+        "subject like S04; # comments). The paper used 26 subjects, 60 pain + 63 rest images, without listing "
+        "them; without --include every pain and rest image is kept (27 subjects, 76 + 88 in the public list).",
+    ),
 ) -> None:
     """iCOPE: subject and stimulus from the file names; keeps pain -> pain and rest -> nopain."""
     with user_errors():
-        frame, skipped = adapters.icope_manifest(root)
+        frame, skipped = adapters.icope_manifest(root, include=include)
         mf.write_manifest(frame, out)
     _print_summary(frame, f"iCOPE manifest written to {out}")
     if skipped:
-        console.print("skipped (other stimuli): " + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
+        console.print("skipped: " + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
+    for note in adapters.composition_notes(frame):
+        console.print(f"note: {note}")
 
 
 @manifest_app.command("unifesp")

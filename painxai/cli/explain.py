@@ -28,12 +28,13 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     return box  # type: ignore[return-value]
 
 
-def _parse_folds(text: str) -> str | int:
-    if text == "all":
-        return text
-    if not text.isdigit():
-        raise RequestError(f"--folds must be 'all' or a fold number; got {text!r}")
-    return int(text)
+def _parse_folds(text: str) -> str | list[int]:
+    from painxai.inference.out_of_fold import parse_fold_request
+
+    try:
+        return parse_fold_request(text)
+    except ValueError as error:
+        raise RequestError(f"--{error}") from None
 
 
 def explain(
@@ -42,7 +43,9 @@ def explain(
     out: Path = typer.Option(..., help="Folder for the PNGs and explain.json."),
     models: str = typer.Option("all", help="'all' or comma-separated model names of the run."),
     method: str = typer.Option("gradcam", help=METHOD_HELP),
-    folds: str = typer.Option("all", help="'all' (fold ensemble: mean map and std) or one fold number."),
+    folds: str = typer.Option(
+        "out-of-fold", help="'out-of-fold' (a photo of the run's data: only the fold that never saw its subject; "
+        "any other photo: all folds), 'all' (mean map and std) or fold numbers such as 3 or 1,4."),
     target: str = typer.Option("pain", help="Class to explain: pain | nopain."),
     box: str | None = typer.Option(None, help="Face box x0,y0,x1,y1 in photo pixels (default: detect it)."),
     faithfulness_steps: int = typer.Option(20, help="Deletion/insertion steps per curve; 0 skips faithfulness."),
@@ -54,6 +57,7 @@ def explain(
     from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
     from painxai.inference.assess import assess_photo, faithfulness_scores, load_ensembles
     from painxai.inference.gate import PhotoRefusedError, screen_photo
+    from painxai.inference.out_of_fold import choose_folds, find_in_run, fold_subset
     from painxai.runs.reader import Run
 
     with user_errors():
@@ -67,9 +71,14 @@ def explain(
         if not screening.accepted:
             raise PhotoRefusedError(f"{image}: {screening.reason} (--box x0,y0,x1,y1 in photo pixels)")
         truth = read_label_map(image, photo.shape)
-        ensembles = load_ensembles(the_run, models, chosen_folds)
+        ensembles = load_ensembles(the_run, models, "all")
+        match = find_in_run(the_run, path=image)  # a photo of the run's own data: by path, else by SHA-256
+        try:
+            choices = {name: choose_folds(e.folds, match, chosen_folds) for name, e in ensembles.items()}
+        except ValueError as error:
+            raise RequestError(f"--folds: {error}") from None
         assessment = assess_photo(photo, the_run, box=chosen_box, method=method, target=target,
-                                  label_map=truth, ensembles=ensembles, screening=screening)
+                                  label_map=truth, ensembles=ensembles, screening=screening, choices=choices)
     if assessment.face_search is not None and assessment.face_search.status != "one":
         console.print(f"[yellow]face:[/] {assessment.face_search.message}")
     vmax = shared_scale([m.photo_map for m in assessment.models.values()])
@@ -79,14 +88,17 @@ def explain(
             "status": assessment.face_search.status, "message": assessment.face_search.message},
         "regions": "ground truth" if truth is not None else ("landmarks" if assessment.label_map is not None else None),
         "shared_vmax": vmax, "shared_vmax_rule": "99th percentile of the positive values of all photo maps",
-        "consensus": assessment.consensus, "models": {},
+        "consensus": assessment.consensus, "folds_request": folds,
+        "in_run_data": None if match is None else {"subject": match.subject, "test_fold": match.fold},
+        "models": {},
     }
     titles = {}
     for name, result in assessment.models.items():
         atomic.write_bytes(out / f"{name}_{method}.png", png_bytes(overlay(photo, result.photo_map, vmax)))
         entry = result.summary()
         if faithfulness_steps:
-            entry["faithfulness"] = faithfulness_scores(ensembles[name], result, faithfulness_steps)
+            used = fold_subset(ensembles[name], result.folds)
+            entry["faithfulness"] = faithfulness_scores(used, result, faithfulness_steps)
         report["models"][name] = entry
         titles[name] = f"{name}\np(pain) {result.prob_mean:.2f} ± {result.prob_std:.2f}"
     figure = side_by_side_figure(photo, {n: m.photo_map for n, m in assessment.models.items()}, titles, vmax,
@@ -95,6 +107,7 @@ def explain(
     atomic.write_json(out / "explain.json", report)
     _print_table(report)
     console.print(assessment.consensus)
+    console.print(next(iter(choices.values())).note)
     console.print(f"wrote {len(assessment.models)} overlay(s), side_by_side_{method}.png and explain.json to {out}")
 
 

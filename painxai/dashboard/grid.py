@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # plotly is imported lazily at run time
 
 
 from painxai.dashboard.face_box import Box
-from painxai.inference.out_of_fold import fold_subset  # noqa: F401 - part of this module's API
+from painxai.inference.out_of_fold import fold_subset
+from painxai.labels import PAIN
 
 
 def map_agreement(maps: Mapping[str, np.ndarray], top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -129,7 +130,7 @@ def explain_grid(
     if not (count == len(boxes) == len(label_maps)) or not images:
         raise ValueError("give one box and one label map (or None) per image, and at least one image")
     folds = list(folds) if folds is not None else [None] * count
-    targets = list(targets) if targets is not None else ["pain"] * count
+    targets = list(targets) if targets is not None else [PAIN] * count
     if len(folds) != count or len(targets) != count:
         raise ValueError("give one fold choice and one target (or none at all) per image")
     layers = layers or {}
@@ -164,7 +165,7 @@ def _explain_groups(
 
     maps = np.empty(crops.shape[:3], dtype=np.float32)
     probs = np.empty(len(crops), dtype=np.float32)
-    used = ["pain"] * len(crops)
+    used = [PAIN] * len(crops)
     groups: dict[tuple[tuple[int, ...], str], list[int]] = {}
     for index, (chosen, target) in enumerate(zip(folds, targets, strict=True)):
         groups.setdefault((tuple(chosen), "pain" if target == "predicted" else target), []).append(index)

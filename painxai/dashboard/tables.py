@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from painxai.labels import PAIN
+
 if TYPE_CHECKING:  # plotly is imported lazily at run time
     pass
 
@@ -22,7 +24,7 @@ def subject_table(manifest: pd.DataFrame, folds_document: Mapping[str, Any]) -> 
         {
             "dataset": grouped["dataset"].first(),
             "images": grouped.size(),
-            "pain": grouped["label"].apply(lambda s: int((s == "pain").sum())),
+            "pain": grouped["label"].apply(lambda s: int((s == PAIN).sum())),
         }
     )
     table["nopain"] = table["images"] - table["pain"]

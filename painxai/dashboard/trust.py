@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from painxai.explain.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE
+from painxai.labels import PAIN
 
 _COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", NOT_AUDITED: "gray"}
 _ICONS = {INFORMATIVE: ":material/verified:", NOT_INFORMATIVE: ":material/block:", NOT_AUDITED: ":material/help:"}
@@ -57,10 +58,10 @@ def _markdown(label: str, text: str) -> str:
     return f":{_COLOURS[label]}-badge[{_ICONS[label]} {text}]"
 
 
-def reference_scales(entries: Mapping[str, dict], target: str = "pain") -> dict[str, float | None]:
+def reference_scales(entries: Mapping[str, dict], target: str = PAIN) -> dict[str, float | None]:
     """Model -> the audit's reference colour scale of its ``target`` maps (raw units), for
     :func:`painxai.explain.display.model_scales`."""
-    key = "reference_scale" if target == "pain" else "reference_scale_nopain"
+    key = "reference_scale" if target == PAIN else "reference_scale_nopain"
     return {model: entry.get(key) for model, entry in entries.items()}
 
 

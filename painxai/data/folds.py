@@ -18,6 +18,7 @@ from painxai import atomic
 from painxai.data.manifest import read_manifest
 from painxai.errors import PainxaiError
 from painxai.hashing import file_digest
+from painxai.labels import NOPAIN, PAIN
 
 
 class FoldError(PainxaiError):
@@ -31,7 +32,7 @@ def make_folds(manifest: pd.DataFrame, k: int = 10, seed: int = 0) -> list[list[
     total fold sizes differ by at most one subject. Deterministic for a given ``seed``.
     """
     subjects = manifest.groupby("subject").agg(
-        dataset=("dataset", "first"), images=("label", "size"), pain=("label", lambda s: int((s == "pain").sum()))
+        dataset=("dataset", "first"), images=("label", "size"), pain=("label", lambda s: int((s == PAIN).sum()))
     )
     if k < 2:
         raise FoldError(f"k must be at least 2, got {k}")
@@ -53,7 +54,7 @@ def make_folds(manifest: pd.DataFrame, k: int = 10, seed: int = 0) -> list[list[
         for subject, row in members.iterrows():
             sizes = np.array([len(f) for f in folds])
             tie_break = rng.permutation(k)
-            own_class = pain_images if row["pain"] * 2 >= row["images"] else nopain_images
+            own_class = pain_images if row[PAIN] * 2 >= row["images"] else nopain_images
             order = np.lexsort((tie_break, own_class, sizes, per_dataset))
             chosen = int(order[0])
             folds[chosen].append(str(subject))
@@ -73,8 +74,8 @@ def folds_document(manifest: pd.DataFrame, folds: list[list[str]], seed: int, ma
                 "fold": index,
                 "test_subjects": list(members),
                 "test_images": len(rows),
-                "test_pain": int((rows["label"] == "pain").sum()),
-                "test_nopain": int((rows["label"] == "nopain").sum()),
+                "test_pain": int((rows["label"] == PAIN).sum()),
+                "test_nopain": int((rows["label"] == NOPAIN).sum()),
                 "test_datasets": {str(d): int(n) for d, n in rows.groupby("dataset")["subject"].nunique().items()},
             }
         )

@@ -38,7 +38,7 @@ def binary_labels(labels: ArrayLike) -> np.ndarray:
         strings = values.astype(str)
         unknown = sorted(set(strings.tolist()) - set(CLASSES))
         if unknown:
-            raise MetricsError(f"labels must be {' or '.join(map(repr, CLASSES))}, found {unknown[:5]}")
+            raise MetricsError(f"labels must be {PAIN!r} or {NOPAIN!r}, found {unknown[:5]}")
         return (strings == POSITIVE).astype(int)
     if values.dtype.kind not in "biuf":
         raise MetricsError(f"labels must be strings or 0/1 numbers, got dtype {values.dtype}")

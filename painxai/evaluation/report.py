@@ -87,6 +87,8 @@ class Report:
     model's out-of-fold predictions (``*_pooled``). ``statistics``: per metric a
     ``stats.Comparison``; ``statistics_skipped``: per metric the reason it was not compared.
     ``skipped_folds``: one line per damaged file of a finished fold left out (also in ``notes``).
+    ``statistics_pretrained`` / ``statistics_pretrained_skipped``: the same over the pretrained models
+    only (``stats.PRETRAINED_MODELS``), the set the paper's claim of no significant difference is about.
     """
 
     run_dir: Path
@@ -100,6 +102,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     caveat: str = statistics.CAVEAT
     skipped_folds: list[str] = field(default_factory=list)
+    statistics_pretrained: dict[str, statistics.Comparison] = field(default_factory=dict)
+    statistics_pretrained_skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -122,10 +126,16 @@ class Report:
         ``accuracy``, ``f1``, ``auc``, ``epochs`` and the other ``PER_FOLD_COLUMNS``), ``table2``
         (rows with ``model``, ``n_folds``, ``<metric>_mean``, ``<metric>_std``), ``units``,
         ``calibration``, ``statistics`` (per metric the comparison or ``{"skipped": reason}``),
-        ``paper_table2``, ``notes``, ``caveat``.
+        ``statistics_pretrained`` (the same over the pretrained models only, with the ``verdict`` on the
+        paper's claim), ``paper_table2``, ``notes``, ``caveat``.
         """
         statistics_json: dict[str, dict] = {m: c.to_dict() for m, c in self.statistics.items()}
         statistics_json.update({m: {"skipped": reason} for m, reason in self.statistics_skipped.items()})
+        pretrained_json: dict[str, dict] = {
+            m: {**c.to_dict(), "verdict": statistics.paper_claim_verdict(c)}
+            for m, c in self.statistics_pretrained.items()
+        }
+        pretrained_json.update({m: {"skipped": reason} for m, reason in self.statistics_pretrained_skipped.items()})
         document = {
             "run": str(self.run_dir),
             "folds_expected": self.folds_expected,
@@ -135,6 +145,7 @@ class Report:
             "units": {"per_fold": "fractions in [0, 1]; epochs as counts", "table2": "% for accuracy, f1, auc"},
             "calibration": self.calibration.reset_index().to_dict(orient="records"),
             "statistics": statistics_json,
+            "statistics_pretrained": pretrained_json,
             "paper_table2": {m: {k: list(v) for k, v in row.items()} for m, row in PAPER_TABLE2.items()},
             "notes": self.notes,
             "caveat": self.caveat,
@@ -195,6 +206,16 @@ class Report:
                 lines += [f"Skipped: {self.statistics_skipped[metric]}", ""]
                 continue
             lines += _markdown_comparison(self.statistics[metric], percent=metric in PERCENT_METRICS)
+        lines += ["## Statistics among the pretrained models (the paper's claim)", ""]
+        lines += [f"Models: {', '.join(statistics.PRETRAINED_MODELS)} (N-CNN, trained from scratch, left out).", ""]
+        for metric in TABLE2_METRICS:
+            lines += [f"### {METRIC_LABELS[metric]}, pretrained models", ""]
+            if metric in self.statistics_pretrained_skipped:
+                lines += [f"Skipped: {self.statistics_pretrained_skipped[metric]}", ""]
+                continue
+            comparison = self.statistics_pretrained[metric]
+            lines += [statistics.paper_claim_verdict(comparison), ""]
+            lines += _markdown_comparison(comparison, percent=metric in PERCENT_METRICS)
         if self.notes:
             lines += ["## Notes", "", *(f"- {note}" for note in self.notes), ""]
         lines += ["## Caveat", "", self.caveat, ""]
@@ -315,6 +336,7 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
             + f" of {folds_expected} folds finished; the report covers finished folds only"
         )  # fmt: skip
     comparisons, skipped = _compare(root, per_fold, alpha, notes)
+    pretrained, pretrained_skipped = _compare_pretrained(root, per_fold, alpha, notes)
     return Report(
         run_dir=root,
         folds_expected=folds_expected,
@@ -326,6 +348,8 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
         statistics_skipped=skipped,
         notes=notes,
         skipped_folds=damaged,
+        statistics_pretrained=pretrained,
+        statistics_pretrained_skipped=pretrained_skipped,
     )
 
 
@@ -382,6 +406,19 @@ def _test_train_ratio(root: Path, per_fold: pd.DataFrame, folds: list[int], note
     if np.any(n_test >= total):
         raise ReportError(f"{root}: a fold has {int(n_test.max())} test images but the run has only {total} images")
     return float(np.mean(n_test / (total - n_test)))
+
+
+def _compare_pretrained(
+    root: Path, per_fold: pd.DataFrame, alpha: float, notes: list[str]
+) -> tuple[dict[str, statistics.Comparison], dict[str, str]]:
+    """:func:`_compare` over the pretrained models' folds only; its notes join ``notes`` unless already there."""
+    rows = per_fold[per_fold["model"].isin(statistics.PRETRAINED_MODELS)]
+    if rows.empty:
+        return {}, dict.fromkeys(TABLE2_METRICS, "no pretrained model has finished folds")
+    own_notes: list[str] = []
+    result = _compare(root, rows, alpha, own_notes)
+    notes += [note for note in own_notes if note not in notes]
+    return result
 
 
 def _compare(

@@ -28,6 +28,11 @@ CAVEAT = (
 )
 
 
+#: The four models with pretrained bases. The paper's claim is about them alone: "no significant
+#: difference among the four pretrained models" at p = 0.05 (N-CNN, trained from scratch, was worse).
+PRETRAINED_MODELS = ("vgg16", "resnet50", "senet50", "inception_v3")
+
+
 class StatisticsError(PainxaiError):
     """A score table the tests cannot be run on."""
 
@@ -289,3 +294,23 @@ def compare_models(
     comparison.critical_difference = critical_difference(values.shape[1], values.shape[0], alpha)
     comparison.cliques = cliques(comparison.average_ranks, comparison.critical_difference)
     return comparison
+
+
+def paper_claim_verdict(comparison: Comparison) -> str:
+    """One sentence setting ``comparison`` (the pretrained models on one metric) against the paper's
+    claim of no significant difference among the four at p = 0.05, by the Friedman test."""
+    missing = [m for m in PRETRAINED_MODELS if m not in comparison.models]
+    among = f"these {len(comparison.models)} models" + (f" (without {', '.join(missing)})" if missing else "")
+    if comparison.friedman_p is None:
+        return (
+            f"The paper found no significant difference among the four pretrained models; {among} are too "
+            "few for the Friedman test."
+        )
+    significant = comparison.friedman_p < comparison.alpha
+    p_text = f"{comparison.friedman_p:.3g}"
+    return (
+        f"The paper found no significant difference among the four pretrained models at p = 0.05. Here, among "
+        f"{among}, Friedman p = {p_text} at α = {comparison.alpha}: "
+        + ("a significant difference, unlike the paper." if significant else "no significant difference either.")
+        + " (p-values are optimistic: see the caveat.)"
+    )

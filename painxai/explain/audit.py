@@ -44,6 +44,7 @@ import pandas as pd
 
 from painxai.errors import PainxaiError
 from painxai.explain.sanity import nan_mean, spearman_per_image
+from painxai.labels import PAIN
 
 if TYPE_CHECKING:
     from painxai.runs.reader import Run
@@ -108,7 +109,7 @@ def choose_images(manifest: pd.DataFrame, folds_document: dict, count: int, seed
     rows = rows[rows["fold"] >= 0].sample(frac=1.0, random_state=seed)
     # Deal in turns: in each turn every fold gives one image, neighbouring folds the other class.
     turn = rows.groupby(["fold", "label"]).cumcount()
-    alternate = (rows["fold"] + (rows["label"] == "pain") + turn) % 2
+    alternate = (rows["fold"] + (rows["label"] == PAIN) + turn) % 2
     rows = rows.assign(_turn=turn, _class=alternate)
     rows = rows.sort_values(["_turn", "_class", "fold"], kind="stable").drop(columns=["_turn", "_class"]).head(count)
     return rows.reset_index(drop=True)
@@ -286,7 +287,7 @@ def audit_model(run: Run, model: str, photos: _Photos, settings: AuditSettings) 
         labels = photos.label_maps[i]
         label_crops.append(None if labels is None else transform.crop_label_map(labels))
     rows = photos.rows.iloc[index].reset_index(drop=True)
-    pain = (rows["label"] == "pain").to_numpy()
+    pain = (rows["label"] == PAIN).to_numpy()
     worker = _Worker(ensemble, np.stack(crops), settings.method)
     count, folds, size = len(crops), list(ensemble.folds), ensemble.size
     own = np.array([folds.index(int(f)) for f in rows["fold"]])

@@ -200,12 +200,12 @@ class BaseCAM:
         self.layer = layer or default_layer(model)
         self.graph = cam_graph(model, self.layer)
 
-    def __call__(self, images: np.ndarray, target: str | ClassTarget = "pain") -> np.ndarray:
+    def __call__(self, images: np.ndarray, target: str | ClassTarget = PAIN) -> np.ndarray:
         """Raw maps (N, H, W) float32 for preprocessed images (N, H, W, 3)."""
         return self.compute(images, target).maps
 
     def compute(
-        self, images: np.ndarray, target: str | ClassTarget = "pain", features: np.ndarray | None = None
+        self, images: np.ndarray, target: str | ClassTarget = PAIN, features: np.ndarray | None = None
     ) -> CamResult:
         """Maps and probabilities for preprocessed images (N, H, W, 3) float32.
 
@@ -366,7 +366,7 @@ def check_crops(images: np.ndarray, size: tuple[int, int] | None = None) -> np.n
 
 
 def explain_model(
-    model: keras.Model, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = "pain",
+    model: keras.Model, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = PAIN,
     layer: str | None = None,
 ) -> CamResult:
     """Maps (N, H, W) and pain probabilities (N,) of a model from :func:`painxai.models.build`.
@@ -381,7 +381,7 @@ def explain_model(
 
 
 def gradcam(
-    model: keras.Model, images: np.ndarray, target: str = "pain", layer: str | None = None,
+    model: keras.Model, images: np.ndarray, target: str = PAIN, layer: str | None = None,
     counterfactual: bool = False,
 ) -> np.ndarray:
     """Raw Grad-CAM maps (N, H, W) float32 at the model input size (docs/PROTOCOL.md#grad-cam).

@@ -33,6 +33,7 @@ from painxai.explain.cam import (
     prob_pain_from_logits,
     upsample,
 )
+from painxai.labels import PAIN
 
 # Methods whose channel weights depend only on the activations and gradients (no extra forward passes),
 # so the fused computation serves them; Score-CAM goes fold by fold.
@@ -70,7 +71,7 @@ def ensemble_explain(
     ensemble: FoldEnsembleLike,
     images: np.ndarray,
     method: str = "gradcam",
-    target: str | ClassTarget = "pain",
+    target: str | ClassTarget = PAIN,
     layer: str | None = None,
     **method_options: Any,
 ) -> EnsembleExplanation:
@@ -91,7 +92,7 @@ def ensemble_explain_per_fold(
     ensemble: FoldEnsembleLike,
     images: np.ndarray,
     method: str = "gradcam",
-    target: str | ClassTarget = "pain",
+    target: str | ClassTarget = PAIN,
     layer: str | None = None,
     **method_options: Any,
 ) -> EnsembleExplanation:
@@ -222,11 +223,11 @@ def warm_up(ensemble: FoldEnsembleLike) -> None:
     fused = fused_ensemble(ensemble)
     first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
     blank = np.zeros((1, *first.inputs[0].shape[1:]), np.float32)
-    fused.gradients(blank, ClassTarget("pain").logit_weights(fused.units))
+    fused.gradients(blank, ClassTarget(PAIN).logit_weights(fused.units))
 
 
 def ensemble_maps(
-    ensemble: FoldEnsembleLike, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = "pain"
+    ensemble: FoldEnsembleLike, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = PAIN
 ) -> np.ndarray:
     """The fold maps (F, N, H, W) float32 raw of :func:`ensemble_explain`."""
     return ensemble_explain(ensemble, images, method, target).maps

@@ -17,6 +17,7 @@ import numpy as np
 
 from painxai.errors import RequestError
 from painxai.faces.model_files import MODEL_CACHE, ModelFileError, model_path
+from painxai.native_logs import native_stderr
 
 DETECTION_LONG_SIDE = 640  # detect on a copy whose longest side is at most this; BlazeFace sees 128x128 anyway
 # The cached MediaPipe detector keeps candidates down to this score so that one object serves every min_score.
@@ -96,7 +97,11 @@ def _detect_mediapipe(small: np.ndarray, min_score: float) -> list[Face]:
 
     path = model_path("detector")
     frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
-    result = MODEL_CACHE.call(f"mediapipe:{path}", lambda: _mediapipe_detector(path), lambda model: model.detect(frame))
+    # LiteRT logs from C++ straight to descriptor 2 (INFO lines on creation, an alignment warning on the
+    # first detection); native_stderr keeps those lines from the user's terminal and lets ours through.
+    with native_stderr():
+        result = MODEL_CACHE.call(f"mediapipe:{path}", lambda: _mediapipe_detector(path),
+                                  lambda model: model.detect(frame))
     height, width = small.shape[:2]
     found = []
     for detection in result.detections:

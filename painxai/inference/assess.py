@@ -18,11 +18,13 @@ import numpy as np
 from painxai.errors import RequestError
 from painxai.explain.attribution import region_shares
 from painxai.faces.crop import CropTransform, crop_face
+from painxai.labels import PAIN
 
 if TYPE_CHECKING:
     from painxai.faces.detection import Face, FaceSearch
     from painxai.faces.landmarks import Landmarks
     from painxai.inference.gate import Screening
+    from painxai.inference.out_of_fold import FoldChoice
     from painxai.runs.reader import FoldEnsemble, Run
 
 Box = tuple[float, float, float, float]
@@ -52,6 +54,7 @@ class ModelAssessment:
     photo_map: np.ndarray
     photo_std_map: np.ndarray
     shares: dict[str, float] | None = None
+    fold_choice: FoldChoice | None = None  # why these folds (out-of-fold or in-sample), when one was made
 
     @property
     def prob_mean(self) -> float:
@@ -81,6 +84,8 @@ class ModelAssessment:
             "folds_saying_pain": self.n_pain,
             "map_max": float(self.mean_map.max()),
             "region_shares": self.shares,
+            "out_of_fold": None if self.fold_choice is None else self.fold_choice.out_of_fold,
+            "fold_note": None if self.fold_choice is None else self.fold_choice.note,
         }
 
 
@@ -157,7 +162,7 @@ def assess_model(
     box: Box | None,
     ensemble: FoldEnsemble,
     method: str = "gradcam",
-    target: str = "pain",
+    target: str = PAIN,
     label_map: np.ndarray | None = None,
 ) -> ModelAssessment:
     """One model on one photo: crop at its input size, every fold's probability and map, region shares.
@@ -207,12 +212,16 @@ def assess_photo(
     box: Box | None = None,
     method: str = "gradcam",
     folds: str | int = "all",
-    target: str = "pain",
+    target: str = PAIN,
     label_map: np.ndarray | None = None,
     ensembles: Mapping[str, FoldEnsemble] | None = None,
     screening: Screening | None = None,
+    choices: Mapping[str, FoldChoice] | None = None,
 ) -> Assessment:
     """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run.
+
+    choices: per model the folds to use and whether they are out-of-fold
+    (:func:`painxai.inference.out_of_fold.choose_folds`); each ensemble is restricted to them.
 
     box: the face box (x0, y0, x1, y1) in photo pixels, drawn by hand; None = detect it. Either way
     the photo passes the input gate first (:mod:`painxai.inference.gate`; ``screening``: its verdict
@@ -236,8 +245,13 @@ def assess_photo(
     if ensembles is None:
         ensembles = load_ensembles(run, models, folds)
     assessment = Assessment(image=image, box=used_box, face_search=search, landmarks=landmarks, label_map=label_map)
+    from painxai.inference.out_of_fold import fold_subset
+
     for name, ensemble in ensembles.items():
-        assessment.models[name] = assess_model(image, used_box, ensemble, method, target, label_map)
+        choice = (choices or {}).get(name)
+        chosen = ensemble if choice is None else fold_subset(ensemble, choice.folds)
+        assessment.models[name] = assess_model(image, used_box, chosen, method, target, label_map)
+        assessment.models[name].fold_choice = choice
     return assessment
 
 
@@ -255,7 +269,7 @@ def faithfulness_scores(ensemble: FoldEnsemble, model: ModelAssessment, steps: i
 
     def predict(images: np.ndarray) -> np.ndarray:
         pain = fused.predict(preprocess(ensemble.name, images)).mean(axis=0)
-        return pain if model.target == "pain" else 1.0 - pain
+        return pain if model.target == PAIN else 1.0 - pain
 
     crops = model.crop[None]
     curves = deletion_insertion(crops, model.mean_map[None], predict, steps)

@@ -39,6 +39,7 @@ import pandas as pd
 from painxai import atomic
 from painxai.data.manifest import COLUMNS, ManifestError, read_manifest, write_manifest
 from painxai.data.regions import mask_path
+from painxai.labels import NOPAIN, PAIN
 
 # Bump when the drawing changes, so that an old twin on disk is regenerated.
 GENERATOR_VERSION = 1
@@ -124,13 +125,13 @@ def plan_twin(seed: int = 0, size_scale: float = 1.0) -> list[ImagePlan]:
         pains = _allocate(n_pain, pain_floor, pain_ceiling, rng.gamma(3.0, 1.0, n_subjects), rng)
         for subject_index in range(n_subjects):
             n_subject_pain = int(pains[subject_index])
-            labels = ["pain"] * n_subject_pain + ["nopain"] * (int(counts[subject_index]) - n_subject_pain)
+            labels = [PAIN] * n_subject_pain + [NOPAIN] * (int(counts[subject_index]) - n_subject_pain)
             rng.shuffle(labels)
             subject = f"{spec.prefix}{subject_index + 1:02d}"
             for image_index, label in enumerate(labels):
                 cue_rng = np.random.default_rng((seed, dataset_index, subject_index, image_index, 1))
                 plans.append(ImagePlan(dataset_index, subject_index, image_index, spec.name, subject, label,
-                                       draw_cues(cue_rng, label == "pain")))
+                                       draw_cues(cue_rng, label == PAIN)))
     return plans
 
 

@@ -31,7 +31,7 @@ from painxai import atomic
 from painxai.data.folds import fold_subjects, validation_subjects
 from painxai.data.images import resize_images
 from painxai.errors import PainxaiError
-from painxai.labels import CLASSES
+from painxai.labels import CLASSES, NOPAIN, PAIN
 
 CROP_SOURCES = ("manifest", "detected", "centre")
 # Bump when the crop procedure changes, so old caches are not reused.
@@ -117,7 +117,7 @@ def label_values(labels: Iterable[str]) -> np.ndarray:
     values = []
     for label in labels:
         if label not in CLASSES:
-            raise DatasetError(f"unknown label {label!r}; expected {' or '.join(map(repr, CLASSES))}")
+            raise DatasetError(f"unknown label {label!r}; expected {PAIN!r} or {NOPAIN!r}")
         values.append(CLASSES.index(label))
     return np.asarray(values, dtype=np.int8)
 

@@ -204,3 +204,39 @@ def parse_models(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise TrainError(f"unknown model(s) {unknown or text!r}; choose from {', '.join(MODEL_NAMES)} or 'all'")
     return tuple(sorted(set(names), key=MODEL_NAMES.index))
+
+
+def max_epochs(name: str, profile: Profile) -> int | None:
+    """Epoch cap over all phases of one fold, or None when patience alone stops training."""
+    from painxai.models import SPECS
+
+    if SPECS[name].phase2_cut_layer is None:
+        return profile.ncnn_max_epochs
+    caps = (profile.max_epochs_head, profile.max_epochs_finetune)
+    return None if None in caps else sum(caps)
+
+
+def protocol_text(name: str, profile: Profile) -> str:
+    """The protocol of ``name`` under ``profile`` in words, for run.json."""
+    from painxai.models import SPECS
+
+    spec = SPECS[name]
+    if spec.phase2_cut_layer is None:
+        return (
+            f"end to end, RMSprop lr {profile.ncnn_lr:g}, batch {profile.ncnn_batch_size}, patience "
+            f"{profile.ncnn_patience}, epoch cap {profile.ncnn_max_epochs}"
+        )
+    head = (
+        "no head-only phase"
+        if profile.max_epochs_head == 0
+        else f"phase 1 head only (base frozen), Adam lr {profile.lr_head:g}, patience {profile.patience_head}, "
+        f"epoch cap {profile.max_epochs_head}"
+    )
+    finetune = (
+        "no fine-tuning phase"
+        if profile.max_epochs_finetune == 0
+        else f"phase 2 head + {len(spec.finetune_layers)} Table-1 layers ({spec.finetune_layers[0]}.."
+        f"{spec.finetune_layers[-1]}), BatchNorm in inference mode, Adam lr {profile.lr_finetune:g}, patience "
+        f"{profile.patience_finetune}, epoch cap {profile.max_epochs_finetune}"
+    )
+    return f"{head}; {finetune}; batch {profile.batch_size}"

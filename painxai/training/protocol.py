@@ -14,16 +14,13 @@ Optimisers of the pretrained models (the paper does not give them): Adam, lr 1e-
 bases are random and its epochs capped; see :data:`PROFILES`). Loss: cross-entropy weighted by
 balanced class weights (``n / (2 n_class)`` over the fold's training images, augmented included).
 
-Speed: layers below ``phase2_cut_layer`` never train and every fold starts from the same
-``initial.weights.h5``, so their output ("cut features") is computed once per image and model and
-shared by all folds; phase 2 trains only the tail above the cut on those features. Phase 1 needs
-only the base's output ("head features"), computed once from the cut features. Mixed precision and
-XLA are switched on only when a GPU is present.
+Speed: the frozen layers' outputs are cached once per image and model (:mod:`painxai.training.features`);
+the fit loop is :mod:`painxai.training.fit`, the profiles :mod:`painxai.training.profiles`. Mixed
+precision and XLA are switched on only when a GPU is present.
 
-Run layout (docs/ARCHITECTURE.md): ``run.json``, ``manifest.csv``, ``folds.json``, per model
-``initial.weights.h5`` and ``fold_<k>/`` holding ``trained.weights.h5`` (the tail's weights: the
-layers above the cut, for ncnn the whole model), ``history.csv``, ``predictions.csv``,
-``metrics.json`` and ``DONE``, written last. A fold folder without ``DONE`` is deleted and redone.
+Run folder: written through :mod:`painxai.runs.writer` only (layout in :mod:`painxai.runs.layout`). Each
+fold stores only the layers it trained (:func:`fold_trained_layers`); the rest of its model is the run's
+``initial.weights.h5``. A fold folder without ``DONE`` is deleted and redone.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painxai.data.adapters import composition_notes
 from painxai.data.folds import read_folds
 from painxai.data.manifest import read_manifest
 from painxai.hashing import file_digest
@@ -64,6 +62,8 @@ from painxai.training.profiles import (
     TrainConfig,
     TrainError,
     input_size,
+    max_epochs,
+    protocol_text,
     resolve_profile,
 )
 
@@ -137,6 +137,7 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
     if config.overrides():  # absent when none, as in runs made before the options existed
         fresh["profile_overrides"] = config.overrides()
     fresh["choices"] = choices_record(profile)
+    fresh["data_composition_notes"] = composition_notes(manifest)  # where the data differ from the paper's
     fresh["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "gpu": gpu_present()}
     fresh["data_source"] = data_source(Path(config.manifest), manifest)
     if (out / layout.RUN_JSON).is_file() and not config.resume:
@@ -416,7 +417,7 @@ def _train_jobs(
         writer.update_run_json(out, lambda doc, n=name: doc["model_settings"].__setitem__(n, model_records[n]))
         for fold in model_jobs:
             writer.discard_unfinished_fold(out, name, fold)  # an unfinished fold is redone from scratch
-            reporter.fold_started(name, fold, _max_epochs(name, profile))
+            reporter.fold_started(name, fold, max_epochs(name, profile))
             fold_started = time.perf_counter()
             indices = fold_indices(pool, folds_doc, fold, profile.validation_fraction, config.seed, manifest)
             rows, probabilities, epochs = train_fold(
@@ -475,7 +476,7 @@ def _model_record(name: str, profile: Profile, data: ModelData, described: str) 
         "crop_margin": profile.crop_margin,
         "fold_weights_layers": list(fold_trained_layers(name, profile)),
         "feature_seconds": round(data.feature_seconds, 3),
-        "protocol": _protocol_text(name, profile),
+        "protocol": protocol_text(name, profile),
         "cached_feature_dtype": profile.feature_dtype,
     }
     if pretrained:
@@ -488,39 +489,3 @@ def _model_record(name: str, profile: Profile, data: ModelData, described: str) 
 
 def _crop_text(sources: dict[str, int]) -> str:
     return ", ".join(f"{count} faces from {source}" for source, count in sources.items() if count)
-
-
-def _max_epochs(name: str, profile: Profile) -> int | None:
-    """Epoch cap over all phases of one fold, or None when patience alone stops training."""
-    from painxai.models import SPECS
-
-    if SPECS[name].phase2_cut_layer is None:
-        return profile.ncnn_max_epochs
-    caps = (profile.max_epochs_head, profile.max_epochs_finetune)
-    return None if None in caps else sum(caps)
-
-
-def _protocol_text(name: str, profile: Profile) -> str:
-    """The protocol of ``name`` under ``profile`` in words, for run.json."""
-    from painxai.models import SPECS
-
-    spec = SPECS[name]
-    if spec.phase2_cut_layer is None:
-        return (
-            f"end to end, RMSprop lr {profile.ncnn_lr:g}, batch {profile.ncnn_batch_size}, patience "
-            f"{profile.ncnn_patience}, epoch cap {profile.ncnn_max_epochs}"
-        )
-    head = (
-        "no head-only phase"
-        if profile.max_epochs_head == 0
-        else f"phase 1 head only (base frozen), Adam lr {profile.lr_head:g}, patience {profile.patience_head}, "
-        f"epoch cap {profile.max_epochs_head}"
-    )
-    finetune = (
-        "no fine-tuning phase"
-        if profile.max_epochs_finetune == 0
-        else f"phase 2 head + {len(spec.finetune_layers)} Table-1 layers ({spec.finetune_layers[0]}.."
-        f"{spec.finetune_layers[-1]}), BatchNorm in inference mode, Adam lr {profile.lr_finetune:g}, patience "
-        f"{profile.patience_finetune}, epoch cap {profile.max_epochs_finetune}"
-    )
-    return f"{head}; {finetune}; batch {profile.batch_size}"

@@ -110,6 +110,7 @@ def build_run(
     sizes: Mapping[str, int] | None = None,
     data_source: str = "twin",
     seed: int = 0,
+    data: tuple[pd.DataFrame, list[list[str]]] | None = None,
 ) -> Path:
     """A run folder at ``root`` (which must not exist yet) as ``painxai train`` writes it.
 
@@ -118,8 +119,9 @@ def build_run(
     ``probabilities(model, fold, labels, rng)`` -> (N,) and ``epochs(model, fold, rng)`` give each fold's
     results; ``weights``: "placeholder" (HDF5 files that pass the cheap health check, for runs no test loads
     as models) or "random" (real models at ``sizes``, default :data:`SMALL_SIZES`, whose folds differ in
-    their ``logits`` layer, the only layer their format-2 file stores). Every manifest image is a small PNG
-    inside the run folder. Returns ``root``.
+    their ``logits`` layer, the only layer their format-2 file stores). ``data``: (manifest, folds as subject
+    lists) of real images to use instead of :func:`fake_manifest`'s small PNGs written inside the run
+    folder. Returns ``root``.
     """
     from PIL import Image
 
@@ -129,13 +131,17 @@ def build_run(
     from painxai.runs.weights import layer_weights
 
     sizes = {**SMALL_SIZES, **(sizes or {})}
-    manifest, folds = fake_manifest(k, labels)
-    manifest["path"] = [str(Path(root).resolve() / p) for p in manifest["path"]]
+    if data is None:
+        manifest, folds = fake_manifest(k, labels)
+        manifest["path"] = [str(Path(root).resolve() / p) for p in manifest["path"]]
+    else:
+        manifest, folds = data[0].copy(), [list(f) for f in data[1]]
+        k = len(folds)
     document = _run_document(models, k, sizes, weights, data_source)
     folds_bytes = json.dumps(folds_document(manifest, folds, seed, "0" * 64)).encode()
     if not writer.create_run(root, document, manifest, folds_bytes):
         raise FileExistsError(f"{root} already holds a run")
-    for index, path in enumerate(manifest["path"]):
+    for index, path in enumerate(manifest["path"] if data is None else []):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((32, 32, 3), 60 * (index % 4), np.uint8)).save(path)
     unfinished = set(unfinished)
