@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -267,3 +269,46 @@ def test_fold_requests_parse():
     assert out_of_fold.parse_fold_request("3,1,3") == [1, 3]
     with pytest.raises(ValueError, match="out-of-fold"):
         out_of_fold.parse_fold_request("some")
+
+
+def test_painxai_explain_records_the_folds_and_whether_they_were_out_of_fold(tmp_path):
+    from helpers.runs import build_run
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from painxai.cli import app
+    from painxai.runs.reader import Run
+
+    run_path = build_run(tmp_path / "run", models=("ncnn",), k=2, weights="random", sizes={"ncnn": 64})
+    run = Run(run_path)
+    row = run.manifest().iloc[0]
+    expected = out_of_fold.fold_of_subjects(run.folds())[str(row["subject"])]
+    # A textured photo the input gate accepts, in place of the run's small flat test image.
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (180, 240, 3), dtype=np.uint8)).save(row["path"])
+    base = ["explain", "--run", str(run_path), "--image", row["path"], "--box", "60,30,180,150",
+            "--faithfulness-steps", "0"]
+    reports = {}
+    for request in ("out-of-fold", "all"):
+        out = tmp_path / request
+        result = CliRunner().invoke(app, [*base, "--out", str(out), "--folds", request])
+        assert result.exit_code == 0, result.output
+        reports[request] = json.loads((out / "explain.json").read_text())
+    own = reports["out-of-fold"]["models"]["ncnn"]
+    assert own["folds"] == [expected] and own["out_of_fold"] is True and len(own["prob_pain"]) == 1
+    assert reports["out-of-fold"]["in_run_data"] == {"subject": str(row["subject"]), "test_fold": expected}
+    every = reports["all"]["models"]["ncnn"]
+    assert every["folds"] == [0, 1] and every["out_of_fold"] is False and "in-sample" in every["fold_note"]
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--folds", "most"])
+    assert bad.exit_code == 2 and "--folds must be" in bad.output
+
+
+def test_painxai_audit_refuses_unknown_models(tmp_path):
+    from helpers.runs import build_run
+    from typer.testing import CliRunner
+
+    from painxai.cli import app
+
+    run_path = build_run(tmp_path / "run", models=("ncnn",), k=2)
+    result = CliRunner().invoke(app, ["audit", "--run", str(run_path), "--models", "vgg16"])
+    assert result.exit_code == 2 and "not in run" in result.output
+    assert not (run_path / "audit.json").exists()

@@ -119,6 +119,19 @@ def test_shear_unit_is_one_named_setting() -> None:
         AugmentSettings(zoom=(1.5, 0.7))
 
 
+def test_caches_of_the_version_1_acceptance_rule_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 1 kept a sample only with the whole face box inside: its cached samples are biased to
+    zooming out, so the algorithm version and the acceptance setting both name the cache files."""
+    key = settings_key(AugmentSettings())
+    assert augment_module.ALGORITHM_VERSION >= 2
+    monkeypatch.setattr(augment_module, "ALGORITHM_VERSION", 1)
+    assert settings_key(AugmentSettings()) != key
+    monkeypatch.undo()
+    assert settings_key(AugmentSettings(min_visible=1.0)) != key == settings_key(AugmentSettings())
+    with pytest.raises(AugmentError, match="min_visible"):
+        AugmentSettings(min_visible=0)
+
+
 def test_brightness_is_pil_brightness() -> None:
     image = np.random.default_rng(1).integers(0, 256, (20, 20, 3), dtype=np.uint8)
     for factor in (0.5, 0.77, 1.1):

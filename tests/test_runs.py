@@ -288,19 +288,33 @@ def test_check_passes_a_healthy_run_and_names_a_bad_run_json(tmp_path: Path) -> 
 
 
 def test_a_corrupt_fold_file_gives_one_line_in_explain(tmp_path: Path) -> None:
-    """A fold file overwritten every 7th byte: `painxai explain` says which file, no traceback."""
+    """A fold file overwritten every 7th byte is left out (`painxai check` names it; explain asked for that
+    fold says so in one line); one that passes the cheap check but does not fit the model fails its full
+    load with a RunError naming the file, shown by `painxai explain` as one line, never a traceback."""
     from PIL import Image
 
-    path = build_run(tmp_path / "run", ("ncnn",), k=2, weights="random")
-    target = layout.fold_dir(path, "ncnn", 1) / layout.TRAINED_WEIGHTS
-    overwrite_every_7th_byte(target)
+    from painxai.runs.weights import write_layer_weights
+
+    path = build_run(tmp_path / "run", ("ncnn",), k=3, weights="random")
+    corrupt = layout.fold_dir(path, "ncnn", 1) / layout.TRAINED_WEIGHTS
+    overwrite_every_7th_byte(corrupt)
+    checked = CliRunner().invoke(app, ["check", "--run", str(path)])
+    assert checked.exit_code == 2 and str(corrupt) in _squeezed(checked.output)
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(photo)
     arguments = ["explain", "--run", str(path), "--image", str(photo), "--out", str(tmp_path / "out"),
-                 "--box", "20,20,76,76", "--folds", "1"]  # fmt: skip
-    result = CliRunner().invoke(app, arguments)
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and str(target) in _squeezed(result.output)
+                 "--box", "20,20,76,76", "--faithfulness-steps", "0", "--folds"]  # fmt: skip
+    result = CliRunner().invoke(app, [*arguments, "1"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("error:") and "[1]" in result.output
+    misfit = layout.fold_dir(path, "ncnn", 2) / layout.TRAINED_WEIGHTS
+    write_layer_weights(misfit, {"logits": [np.zeros((3, 3), np.float32)]})  # right layer, wrong shapes
+    assert Run(path).finished_folds("ncnn") == [0, 2]
+    with pytest.raises(RunError, match="does not fit the model"):
+        Run(path).ensemble("ncnn", folds=[2])
+    result = CliRunner().invoke(app, [*arguments, "2"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert str(misfit) in _squeezed(result.output) and "does not fit" in _one_line(result.output)
 
 
 # --- a failed train does not block its re-run -----------------------------------------------------------------

@@ -182,8 +182,11 @@ def demo_command(
     console.print(f"twin {data} ({twin.n_images} images) and folds ready in {time.perf_counter() - started:.1f} s")
     run_training(twin.manifest_path, folds_path, "all", profile, out, None, "auto", True, 0)
     from painxai.cli.audit import run_audit
+    from painxai.explain.audit import DEFAULT_IMAGES
 
-    run_audit(out)  # so that the first dashboard already says which maps to believe (skipped when done)
+    # So that the first dashboard already says which maps to believe (skipped when done); the smoke profile
+    # (tests) audits a handful of images, enough to write every figure.
+    run_audit(out, images=4 if profile == "smoke" else DEFAULT_IMAGES)
 
 
 def _folds_match(folds_path: Path, manifest_path: Path) -> bool:

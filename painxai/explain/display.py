@@ -2,7 +2,9 @@
 
 Libraries normalise every map to [0, 1] on its own, which hides how strong one model's evidence is
 next to another's (docs/PROTOCOL.md#grad-cam). Here a map is always drawn against a ``vmax``: its own maximum
-(per-map normalisation) or one value shared by all the maps in a figure (:func:`shared_scale`).
+(per-map normalisation), one value shared by all the maps in a figure (:func:`shared_scale`), or the
+model's own reference scale from the trust audit (:func:`model_scales`: comparable across photos for
+one model, and every model visible however weak its raw values).
 Values at or above ``vmax`` get the top colour; 0 gets the bottom one.
 """
 
