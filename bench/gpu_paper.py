@@ -19,10 +19,12 @@ A phase is stopped after ``--phase-budget-s`` seconds (and at least 3 epochs), s
 that keeps improving cannot exhaust the machine: the output says when that happened.
 
     python bench/gpu_paper.py [--model resnet50] [--out /tmp/gpu_paper] [--probe-others]
-    python bench/gpu_paper.py --tiny      # CPU check of the script itself: 12-image twin, 1 + 2 epochs
+    python bench/gpu_paper.py --tiny      # CPU check of the script itself (about 1 min; 6 with --probe-others)
 
-``--tiny`` runs the same steps on the smallest twin with 2 folds, 1 augmented sample per image and
-epoch caps 1 (head) / 2 (fine-tuning): it checks that the script works, its figures mean nothing.
+``--tiny`` runs the same steps on the smallest twin (6 subjects, 50 images) with 2 folds, 1 augmented
+sample per image and epoch caps 1 (head) / 2 (fine-tuning): it checks that the script works, its
+figures mean nothing. It needs the project installed with a GPU build of TensorFlow
+(``pip install tensorflow[and-cuda]`` in place of tensorflow-cpu) for the real run.
 """
 
 from __future__ import annotations
@@ -109,11 +111,11 @@ def budget_callback(seconds: float, cut: list[str]) -> object:
 
 
 def weights_choice(model: str) -> str:
-    """"pretrained" when the model's base weights are installed (or it has none), else "none"."""
-    from painxai.models import weights_status
+    """"pretrained" when the model's base weights are installed, else "none" (also for N-CNN, which has none)."""
+    from painxai.models import SPECS, weights_status
 
     status = {s.name: s for s in weights_status()}[model]
-    return "pretrained" if status.ready else "none"
+    return "pretrained" if SPECS[model].base_weights is not None and status.ready else "none"
 
 
 def run_fold(model: str, twin: Path, folds: Path, out: Path, overrides: dict, budget: float, name: str) -> dict:
@@ -174,10 +176,10 @@ def report(figures: dict, full_fold: bool) -> float:
     )
     print(f"  augmentation pool: {figures['pool_images']} images in {figures['pool_s']:.1f} s (cached afterwards)")
     if figures["feature_s"]:
-        print(f"  cached features: {figures['pool_images'] / figures['feature_s']:.0f} images/s "
+        print(f"  cached features: {figures['pool_images'] / figures['feature_s']:.3g} images/s "
               f"({figures['feature_s']:.1f} s, once per model for all folds)")
     for phase, seconds in figures["epoch_s"].items():
-        print(f"  {phase}: {n_train / seconds:.0f} images/s ({seconds:.2f} s per epoch after the first; first "
+        print(f"  {phase}: {n_train / seconds:.3g} images/s ({seconds:.2f} s per epoch after the first; first "
               f"{figures['first_epoch_s'][phase]:.1f} s), {figures['epochs'][phase]} epochs")
     for line in figures["cut"]:
         print(f"  note: {line}")

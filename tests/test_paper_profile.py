@@ -105,6 +105,7 @@ def test_the_paper_path_runs_both_phases_at_paper_size(paper_run: dict[str, Any]
     assert (settings["patience_head"], settings["patience_finetune"]) == (5, 10)  # the paper's, not capped
     assert run["model_settings"][MODEL]["input_size"] == SPECS[MODEL].paper_input_size == 224
     assert run["timings"]["last_invocation"]["precision"] == "mixed_float16"
+    assert run["data_composition_notes"] == []  # the twin is not compared with the paper's databases
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     report = run["data"]["augment_report"]
     assert run["data"]["augmented_samples"] > 0 and report["kept"] == run["data"]["augmented_samples"]

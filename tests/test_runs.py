@@ -229,6 +229,16 @@ def test_runs_of_the_previous_format_still_load(tmp_path: Path) -> None:
     assert old.health().ok
     for model in ("vgg16", "ncnn"):
         np.testing.assert_allclose(old.ensemble(model).predict(images), expected[model], atol=1e-5)
+    # `painxai check --upgrade` rewrites them as format 2: only the layers that differ from the initial ones.
+    result = CliRunner().invoke(app, ["check", "--run", str(path), "--upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "4 fold file(s) upgraded" in _one_line(result.output) and "no damaged files" in result.output
+    upgraded = Run(path)
+    assert upgraded.config["format"] == 2 and upgraded.model_info("vgg16").fold_layers == ("logits",)
+    with h5py.File(layout.fold_dir(path, "vgg16", 0) / layout.TRAINED_WEIGHTS) as handle:
+        assert list(handle["layers"]) == ["logits"]
+    for model in ("vgg16", "ncnn"):
+        np.testing.assert_allclose(upgraded.ensemble(model).predict(images), expected[model], atol=1e-5)
 
 
 # --- damaged runs degrade -----------------------------------------------------------------------------------

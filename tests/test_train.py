@@ -69,6 +69,12 @@ def test_smoke_run_writes_every_artifact(smoke_run: Path, tiny_twin: dict[str, P
     assert "balanced" in document["class_weighting"]
     assert set(document["model_settings"]) == set(MODELS)
     assert "random" in document["model_settings"]["vgg16"]["weights"]
+    assert document["format"] == 2 and document["data_source"] == "twin"
+    vgg16 = document["model_settings"]["vgg16"]
+    assert (vgg16["weights_kind"], vgg16["weights_sha256"], vgg16["profile"]) == ("random", None, "smoke")
+    assert (vgg16["preprocessing"], vgg16["crop_margin"]) == ("vggface1", 0.25)
+    assert "logits" in vgg16["fold_weights_layers"] and "conv5_3" in vgg16["fold_weights_layers"]  # fine-tuned
+    assert Run(smoke_run).provenance().describe() == "synthetic twin · random weights (all models) · profile smoke"
     manifest = read_manifest(tiny_twin["manifest"])
     folds = read_folds(tiny_twin["folds"])
     for model in MODELS:

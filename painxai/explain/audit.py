@@ -195,7 +195,8 @@ def localisation(
         for name, candidates in (("model", [heatmap]), ("uniform", [uniform]), ("centre", [centre]),
                                  ("random", list(randoms))):
             scores[name].append(float(np.mean([pointing_score(c, hits) for c in candidates])))
-            shares[name].append(float(np.nanmean([cue_share(region_shares(c, labels)) for c in candidates])))
+            share = np.array([cue_share(region_shares(c, labels)) for c in candidates])  # NaN: empty map
+            shares[name].append(float(share[np.isfinite(share)].mean()) if np.isfinite(share).any() else np.nan)
     baselines = ("uniform", "random", "centre")
     return {
         "source": "masks",

@@ -96,4 +96,7 @@ def verdict(figures: Mapping[str, Any]) -> tuple[str, list[str]]:
         ))
     passed = all(ok for ok, _ in checks)
     reasons = [("passes: " if ok else "fails: ") + text for ok, text in checks]
+    if local.get("source") != "masks":
+        reasons.append("not checked: localisation (these data have no ground-truth cue regions; region shares "
+                       "from landmarks, when there are any, are reported only)")
     return (INFORMATIVE if passed else NOT_INFORMATIVE), reasons

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from painxai.errors import PainxaiError
 from painxai.runs import layout
 from painxai.runs.health import FoldProblem, RunHealth, check_fold, check_initial
 from painxai.runs.layout import RunError
@@ -115,16 +116,13 @@ class Run:
 
     # -- folds and health -------------------------------------------------------------------------
 
-    def _listed_models(self, include_unfinished: bool) -> list[str]:
+    def models(self, include_unfinished: bool = False) -> list[str]:
+        """Models with at least one healthy finished fold (or, with ``include_unfinished``, with any fold
+        folder), in the run's model order."""
         listed = [m for m in self.config.get("models", []) if isinstance(m, str)]
         found = {p.name for p in self.path.iterdir() if p.is_dir() and layout.fold_folders(self.path, p.name)}
         names = layout.model_order(found, listed)
         return names if include_unfinished else [m for m in names if self.finished_folds(m)]
-
-    def models(self, include_unfinished: bool = False) -> list[str]:
-        """Models with at least one healthy finished fold (or, with ``include_unfinished``, with any fold
-        folder), in the run's model order."""
-        return self._listed_models(include_unfinished)
 
     def _problems(self, model: str, fold: int | None, folder: Path) -> list[FoldProblem]:
         files = [folder / name for name in (*layout.FOLD_FILES, layout.DONE)] if fold is not None else [folder]
@@ -136,7 +134,7 @@ class Run:
             problem = check_initial(self.path, model)
             problems = [problem] if problem else []
         else:
-            info = self.model_info(model) if model in (self.config.get("model_settings") or {}) else None
+            info = model_info(self.config, model)
             problems = check_fold(folder, model, fold, info.fold_layers if info else ())
         self._checked[(model, fold)] = (stamp, problems)
         return problems
@@ -191,7 +189,7 @@ class Run:
         """Which data (twin or real), weights and profile produced this run's numbers."""
         try:
             manifest = self.manifest()
-        except Exception:
+        except (PainxaiError, OSError, ValueError):  # a damaged manifest copy: "real" is the safe label
             manifest = None
         weights = {}
         for model in self.models(include_unfinished=True):
@@ -263,7 +261,7 @@ class Run:
 
     # -- models -----------------------------------------------------------------------------------
 
-    def _initial_model(self, model: str) -> Any:
+    def initial_model(self, model: str) -> Any:
         """``model`` rebuilt at the run's input size with the weights every fold started from."""
         from painxai.models import build
 
@@ -281,7 +279,7 @@ class Run:
         from painxai.models import SPECS, split_model
 
         trained = self._fold_file(model, fold, layout.TRAINED_WEIGHTS)
-        network = self._initial_model(model)
+        network = self.initial_model(model)
         cut = SPECS[model].phase2_cut_layer
         # Format 1 files hold the whole tail (ncnn: the whole model) as Keras weights; the tail shares
         # its layer objects with ``network``. Format 2 files name their layers, found in ``network``.
@@ -305,7 +303,7 @@ class Run:
             raise RunError(
                 f"{self.path}: {model} has no finished fold(s) {which}(unfinished or damaged ones are left out){damage}"
             )
-        network = self._initial_model(model)
+        network = self.initial_model(model)
         cut = SPECS[model].phase2_cut_layer
         trunk, template = (None, network) if cut is None else split_model(network, cut)
         tails = []

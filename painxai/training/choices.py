@@ -123,6 +123,16 @@ def choices(profile: Profile) -> list[Choice]:
             "probabilities exact near 0 and 1.",
         ),
         Choice(
+            "decision_threshold",
+            "pain when P(pain) >= 0.5 (accuracy, F1, confusion); AUC from P(pain) itself",
+            "the paper reports accuracy and F1 without a threshold; 0.5 is the argmax of its 2-way softmax.",
+        ),
+        Choice(
+            "positive_class",
+            "pain (F1, precision and recall are the pain class's)",
+            "the paper's F1 does not name its class; pain is the finding a clinician acts on.",
+        ),
+        Choice(
             "seeds",
             "one --seed for initial weights, augmentation, validation subjects and shuffling (seed + fold)",
             "the paper gives none; one seed makes a run repeatable.",
