@@ -207,7 +207,11 @@ class Report:
                 continue
             lines += _markdown_comparison(self.statistics[metric], percent=metric in PERCENT_METRICS)
         lines += ["## Statistics among the pretrained models (the paper's claim)", ""]
-        lines += [f"Models: {', '.join(statistics.PRETRAINED_MODELS)} (N-CNN, trained from scratch, left out).", ""]
+        lines += [
+            f"Models: {', '.join(statistics.PRETRAINED_MODELS)}, the four the paper fine-tuned from pretrained "
+            "bases, whatever weights this run started from; N-CNN, trained from scratch there, left out.",
+            "",
+        ]
         for metric in TABLE2_METRICS:
             lines += [f"### {METRIC_LABELS[metric]}, pretrained models", ""]
             if metric in self.statistics_pretrained_skipped:
