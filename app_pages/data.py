@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import require_run
-from painxai.dashboard import tables
+from painxai.dashboard import tables, trust
 from painxai.data.manifest import summarise
 
 st.title("Data")
 run = require_run()
+st.caption(trust.provenance_line(run))
 manifest = run.manifest()
 folds = run.folds()
 

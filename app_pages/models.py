@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import current_run
-from painxai.dashboard import run_choice, tables
+from painxai.dashboard import run_choice, tables, trust
 from painxai.models import SPECS
 
 st.title("Models")
@@ -13,6 +13,8 @@ st.caption("The five networks of Coutrin & Thomaz (2022), Table 1, as built by p
 run = current_run()
 if run is None:
     st.info(run_choice.NO_RUN_HELP, icon=":material/info:")
+else:
+    st.caption(trust.provenance_line(run))
 trained = set(run.models()) if run is not None else set()
 with st.container(horizontal=True, gap="medium"):
     for name, spec in SPECS.items():

@@ -97,3 +97,9 @@ def test_trust_page_shows_verdicts_and_figures(app_env):
     assert len(_badges(at)) == len(ASSESS_MODELS)
     assert at.dataframe[0].value["model"].tolist() == [AUDITED]
     assert len(at.get("plotly_chart")) == 2  # randomisation and deletion/insertion (no masks: no pointing game)
+
+
+@pytest.mark.parametrize("page", ["app_pages/data.py", "app_pages/models.py"])
+def test_data_and_models_pages_name_the_run_provenance(app_env, page):
+    at = open_page(page)
+    assert not at.exception and _provenance(at)
