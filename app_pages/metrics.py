@@ -9,6 +9,7 @@ from app_pages._shared import require_run
 from painxai.dashboard import figures, run_choice, tables, trust
 from painxai.evaluation.metrics import calibration_curve, confusion
 from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report
+from painxai.evaluation.stats import paper_claim_verdict
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -103,12 +104,23 @@ st.dataframe(report.calibration, width="stretch")
 _csv_button(report.calibration.reset_index(), "calibration.csv", "csv_calibration")
 
 st.header("Statistics")
-if not report.statistics:
-    st.info("; ".join(report.statistics_skipped.values()) or "Not enough finished folds to compare models.")
+scope = st.radio(
+    "Models compared", ["every model of the run", "the four pretrained models (the paper's claim)"],
+    horizontal=True, key="stat_scope",
+)
+pretrained_only = scope != "every model of the run"
+compared, skipped = (
+    (report.statistics_pretrained, report.statistics_pretrained_skipped) if pretrained_only
+    else (report.statistics, report.statistics_skipped)
+)
+if not compared:
+    st.info("; ".join(skipped.values()) or "Not enough finished folds to compare models.")
     st.stop()
-stat_metric = st.selectbox("Metric", list(report.statistics), key="stat_metric")
-comparison = report.statistics[stat_metric]
+stat_metric = st.selectbox("Metric", list(compared), key="stat_metric")
+comparison = compared[stat_metric]
 st.warning(comparison.caveat)
+if pretrained_only:
+    st.markdown(paper_claim_verdict(comparison))
 if comparison.friedman_p is not None:
     st.markdown(
         f"Friedman χ² = {comparison.friedman_statistic:.2f}, p = {comparison.friedman_p:.3g} "

@@ -257,6 +257,9 @@ def test_metrics_page_shows_table2_paper_toggle_and_statistics(files_run):
     assert at.dataframe[0].value.loc["Accuracy (%)", "vgg16 (paper)"] == "86.2 ± 7"
     assert "optimistic" in shown_text(at)
     assert len(at.get("plotly_chart")) >= 5
+    at.radio(key="stat_scope").set_value("the four pretrained models (the paper's claim)").run()
+    assert not at.exception
+    assert at.info, "one pretrained model alone cannot be compared: the page says so"
 
 
 def test_models_page_has_a_card_per_model(files_run):

@@ -1,0 +1,131 @@
+"""N-CNN demo training speed: per-fold time and accuracy of variants, interleaved (A, B, A, B).
+
+Each fold trains in a fresh worker process through the trainer's own code (``prepare_model`` +
+``train_fold``, demo profile, random seed 0) on the twin's original images, so thread settings that
+must be fixed before TensorFlow starts can differ between variants. A variant is
+``threads x processes``: ``2x1`` trains one fold at a time with two intra-op threads (the trainer's
+default on 2 cores); ``1x2`` trains two folds at once in two processes with one thread each.
+
+Usage: ``python bench/bench_ncnn.py --data /work/base/data/twin --folds 2,5 --variants 2x1,1x2
+[--epochs 20] [--rounds 2] [--isa AVX2]`` (``--isa`` sets ``ONEDNN_MAX_CPU_ISA`` in the workers, to
+emulate a CPU without AVX-512 on one that has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import cpu_model, machine  # noqa: E402
+
+
+def vector_flags() -> str:
+    """The CPU's AVX flags (avx2, avx512f, ...) from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return " ".join(sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "fma"))))
+    except OSError:
+        pass
+    return "unknown"
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Train the folds in ``args.worker_folds`` one after the other; print one JSON line per fold."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    import dataclasses
+    import tempfile
+
+    from painxai.data.folds import read_folds
+    from painxai.data.manifest import read_manifest
+    from painxai.training.features import prepare_model
+    from painxai.training.fit import Reporter
+    from painxai.training.pool import build_pool, fold_indices
+    from painxai.training.profiles import PROFILES
+    from painxai.training.protocol import train_fold
+
+    profile = dataclasses.replace(PROFILES["demo"], ncnn_max_epochs=args.epochs)
+    data_dir = Path(args.data)
+    manifest = read_manifest(data_dir / "manifest.csv")
+    folds = read_folds(data_dir / "folds.json", manifest)
+    cache = Path(args.cache)
+    pool = build_pool(manifest, args.size, [], 0, 0, cache)
+    with tempfile.TemporaryDirectory() as out:
+        data, _ = prepare_model("ncnn", profile, pool, manifest, Path(out), "none", 0, Reporter(), cache)
+        for fold in args.worker_folds:
+            indices = fold_indices(pool, folds, fold, profile.validation_fraction, 0, manifest)
+            started = time.perf_counter()
+            _rows, prob, epochs = train_fold(data, profile, pool, indices, fold, 0, Reporter())
+            seconds = time.perf_counter() - started
+            accuracy = float(((prob >= 0.5) == (pool.labels[indices.test] == 1)).mean())
+            print("RESULT " + json.dumps({"fold": fold, "seconds": seconds, "accuracy": accuracy,
+                                          "epochs": sum(epochs.values())}), flush=True)
+
+
+def run_variant(args: argparse.Namespace, threads: int, processes: int, folds: list[int]) -> tuple[float, list]:
+    """Train ``folds`` split over ``processes`` workers of ``threads`` threads; (wall seconds, results)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if args.isa:
+        env["ONEDNN_MAX_CPU_ISA"] = args.isa
+    groups = [folds[i::processes] for i in range(processes)]
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--threads", str(threads), "--data", args.data, "--cache", args.cache,
+             "--epochs", str(args.epochs), "--size", str(args.size), "--worker-folds", ",".join(map(str, group))],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )
+        for group in groups if group
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        results += [json.loads(line[7:]) for line in out.splitlines() if line.startswith("RESULT ")]
+    return time.perf_counter() - started, sorted(results, key=lambda r: r["fold"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/work/base/data/twin")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "painxai" / "cache"))
+    parser.add_argument("--folds", default="2,5")
+    parser.add_argument("--variants", default="2x1,1x2")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--size", type=int, default=80)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--isa", default="", help="ONEDNN_MAX_CPU_ISA for the workers (e.g. AVX2)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-folds", type=lambda s: [int(x) for x in s.split(",")], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    print(f"machine: {machine()}\nCPU: {cpu_model()}; vector flags: {vector_flags()}")
+    print(f"oneDNN ISA cap: {args.isa or 'none (all the CPU has)'}; N-CNN {args.size} px, {args.epochs} epochs, "
+          f"folds {args.folds}, demo profile otherwise")
+    folds = [int(x) for x in args.folds.split(",")]
+    for round_ in range(args.rounds):
+        for variant in args.variants.split(","):
+            threads, processes = (int(x) for x in variant.split("x"))
+            load = os.getloadavg()[0]
+            wall, results = run_variant(args, threads, processes, folds)
+            per_fold = " ".join(f"f{r['fold']} {r['seconds']:.1f}s acc {r['accuracy']:.3f}" for r in results)
+            mean_acc = sum(r["accuracy"] for r in results) / max(len(results), 1)
+            print(f"round {round_} {variant:>4}: wall {wall:6.1f} s for {len(results)} folds "
+                  f"({wall / max(len(results), 1):.1f} s/fold, mean acc {mean_acc:.3f}); load {load:.1f}; {per_fold}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
