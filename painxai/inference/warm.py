@@ -13,6 +13,7 @@ releases older ones, so a dashboard switching between runs does not grow without
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -102,6 +103,8 @@ class EnsembleStore:
                 return thread
 
             def work() -> None:
+                if self._warm:
+                    _warm_face_models()
                 for model in models:
                     try:
                         self.get(run, model)
@@ -113,6 +116,17 @@ class EnsembleStore:
             self._threads[name] = thread
         thread.start()
         return thread
+
+
+def _warm_face_models() -> None:
+    """Create the face detector now (MediaPipe builds it on first use: a few tenths of a second)."""
+    import numpy as np
+
+    from painxai.faces.detection import detect_faces
+
+    # A missing model file or a broken MediaPipe is reported when a photo is searched, not here.
+    with contextlib.suppress(Exception):
+        detect_faces(np.zeros((64, 64, 3), np.uint8))
 
 
 STORE = EnsembleStore()
