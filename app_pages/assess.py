@@ -15,6 +15,7 @@ import streamlit as st
 from app_pages._shared import ensembles, require_run
 from painxai.dashboard import face_box, figures, tables, trust
 from painxai.data.images import ImageLoadError, load_image
+from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import out_of_fold, report_doc
 from painxai.inference.assess import assess_photo
@@ -120,7 +121,7 @@ if stored is None or stored[0] != request:
         st.stop()
     try:
         choices = {m: out_of_fold.choose_folds(e.folds, match, fold_request) for m, e in loaded.items()}
-    except ValueError as error:
+    except PainxaiError as error:
         st.error(str(error), icon=":material/error:")
         st.stop()
     with st.spinner("Reading the face with every fold model…"):

@@ -14,6 +14,7 @@ import streamlit as st
 from app_pages._shared import ensembles, require_run
 from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
+from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import out_of_fold
 
@@ -99,7 +100,7 @@ with st.spinner("Finding faces, facial regions and each image's fold…"):
         match = out_of_fold.find_in_run(run, data=None if path else data, path=path)
         try:
             choices = {m: out_of_fold.choose_folds(e.folds, match, request) for m, e in loaded.items()}
-        except ValueError as error:
+        except PainxaiError as error:
             st.error(f"{caption}: {error}")
             continue
         used_box, regions = face_box.face_and_regions(image, box, path)

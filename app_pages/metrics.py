@@ -7,8 +7,9 @@ import streamlit as st
 
 from app_pages._shared import require_run
 from painxai.dashboard import figures, run_choice, tables, trust
+from painxai.errors import PainxaiError
 from painxai.evaluation.metrics import calibration_curve, confusion
-from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, ReportError, build_report
+from painxai.evaluation.report import METRIC_LABELS, PAPER_TABLE2, build_report
 from painxai.evaluation.stats import paper_claim_verdict
 
 
@@ -29,7 +30,7 @@ path = str(run.path)
 with st.spinner("Computing the report…"):
     try:
         report = _report(path, run_choice.run_signature(path))
-    except ReportError as error:
+    except PainxaiError as error:
         st.info(f"Nothing to report yet: {error}")
         st.stop()
 for note in report.notes:

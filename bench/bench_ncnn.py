@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import cpu_model, machine  # noqa: E402
+from benchlib import cpu_model, machine
 
 
 def vector_flags() -> str:

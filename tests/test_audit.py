@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from scipy.stats import spearmanr
 
+from painxai.errors import RequestError
 from painxai.explain.audit import centre_prior, localisation, pointing_score
 from painxai.explain.cam import GradCAM
 from painxai.explain.sanity import cascade_layers, randomisation_test, spearman_per_image, ssim_per_image
@@ -255,7 +256,7 @@ def test_a_twin_image_is_explained_by_the_fold_that_held_its_subject_out(twin_ru
     in_sample = out_of_fold.choose_folds([0, 1], match, "all")
     assert in_sample.folds == [0, 1] and in_sample.out_of_fold is False and "in-sample" in in_sample.note
     assert out_of_fold.choose_folds([0, 1], match, [1 - expected]).out_of_fold is False
-    with pytest.raises(ValueError, match="has not finished"):
+    with pytest.raises(RequestError, match="unfinished or damaged"):
         out_of_fold.choose_folds([1 - expected], match)
 
     stranger = out_of_fold.find_in_run(run, data=b"not an image of the run")
@@ -267,7 +268,7 @@ def test_a_twin_image_is_explained_by_the_fold_that_held_its_subject_out(twin_ru
 def test_fold_requests_parse():
     assert out_of_fold.parse_fold_request("out-of-fold") == "out-of-fold"
     assert out_of_fold.parse_fold_request("3,1,3") == [1, 3]
-    with pytest.raises(ValueError, match="out-of-fold"):
+    with pytest.raises(RequestError, match="out-of-fold"):
         out_of_fold.parse_fold_request("some")
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from painxai.cli.common import console, progress_bar, user_errors
+from painxai.faces.crop import DEFAULT_MARGIN
 
 
 def augment(
@@ -16,7 +17,7 @@ def augment(
     per_image: int = typer.Option(20, help="New samples per image (the paper made 20)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same samples."),
     size: int = typer.Option(128, help="Side in pixels of the face crops and samples."),
-    margin: float = typer.Option(0.25, help="Fraction of the face box added on each side of the crop."),
+    margin: float = typer.Option(DEFAULT_MARGIN, help="Fraction of the face box added on each side of the crop."),
     check_detector: bool = typer.Option(
         True,
         "--check-detector/--no-check-detector",

@@ -33,7 +33,7 @@ def _parse_folds(text: str) -> str | list[int]:
 
     try:
         return parse_fold_request(text)
-    except ValueError as error:
+    except RequestError as error:
         raise RequestError(f"--{error}") from None
 
 

@@ -28,6 +28,10 @@ from painxai.errors import RequestError
 
 Box = tuple[float, float, float, float]
 
+#: The crop's margin when a run or profile names none: a quarter of the face box's longer side on each
+#: side keeps the forehead, chin and cheeks that the NFCS cues need (the paper states no value; docs/TRAINING.md).
+DEFAULT_MARGIN = 0.25
+
 
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -198,7 +202,7 @@ class CropTransform:
 
 
 def crop_face(
-    image: np.ndarray, box: Box | None, size: int, margin: float = 0.25
+    image: np.ndarray, box: Box | None, size: int, margin: float = DEFAULT_MARGIN
 ) -> tuple[np.ndarray, CropTransform]:
     """Square crop around a face, enlarged by ``margin`` per side, resized to ``size`` x ``size``.
 

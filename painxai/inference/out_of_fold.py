@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from painxai.errors import RequestError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -130,7 +132,7 @@ def parse_fold_request(text: str) -> str | list[int]:
         return text
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part.isdigit() for part in parts):
-        raise ValueError(f"folds must be '{OUT_OF_FOLD}', 'all' or fold numbers such as 3 or 1,4; got {text!r}")
+        raise RequestError(f"folds must be '{OUT_OF_FOLD}', 'all' or fold numbers such as 3 or 1,4; got {text!r}")
     return sorted({int(part) for part in parts})
 
 
@@ -142,23 +144,27 @@ def choose_folds(
     finished: the model's finished folds. match: the image's row in the run's data, or None. request:
     ``out-of-fold`` (default: the image's own test fold when it belongs to the run's data, else every
     finished fold), ``all``, or explicit fold numbers (labelled in-sample when one of them trained on the
-    image's subject). Raises ValueError when the request names unfinished folds, or asks out-of-fold for an
-    image whose test fold has not finished yet.
+    image's subject). Raises RequestError when the request names folds that are not usable (unfinished or
+    damaged), or asks out-of-fold for an image whose test fold is not usable.
     """
     finished = sorted(int(f) for f in finished)
     if request == OUT_OF_FOLD:
         if match is None:
             return FoldChoice(finished, None, f"not in the run's data: all {len(finished)} fold models")
         if match.fold not in finished:
-            raise ValueError(
-                f"subject {match.subject} is held out by fold {match.fold}, which has not finished: choose folds "
-                f"explicitly (they trained on this subject, so their answer is in-sample)"
+            raise RequestError(
+                f"subject {match.subject} is held out by fold {match.fold}, which is unfinished or damaged "
+                f"(`painxai check --run RUN` names its files): choose folds explicitly (they trained on this "
+                f"subject, so their answer is in-sample)"
             )
         return FoldChoice([match.fold], True, f"out-of-fold: fold {match.fold} never saw subject {match.subject}")
     folds = finished if request == "all" else sorted(int(f) for f in request)
     missing = sorted(set(folds) - set(finished))
     if missing or not folds:
-        raise ValueError(f"fold(s) {missing or folds} not finished; finished: {finished}")
+        raise RequestError(
+            f"fold(s) {missing or folds} unfinished or damaged (`painxai check --run RUN` names their files); "
+            f"usable: {finished}"
+        )
     if match is None:
         return FoldChoice(folds, None, f"not in the run's data: fold(s) {', '.join(map(str, folds))}")
     seen = [f for f in folds if f != match.fold]

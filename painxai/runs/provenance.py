@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from painxai.faces.crop import DEFAULT_MARGIN
+
 TWIN_IDENTITY = "twin.json"
 TWIN_DATASET_PREFIX = "twin-"
 #: Crop margin of runs that did not record one (every run before the record used 0.25).
-DEFAULT_CROP_MARGIN = 0.25
+DEFAULT_CROP_MARGIN = DEFAULT_MARGIN
 
 
 def _twin_datasets(manifest: pd.DataFrame) -> bool:

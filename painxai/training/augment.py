@@ -86,7 +86,7 @@ import pandas as pd
 from painxai import atomic
 from painxai.data.regions import read_label_map
 from painxai.errors import PainxaiError
-from painxai.faces.crop import Box, apply_affine, cv2_matrix, invert_affine, transform_box
+from painxai.faces.crop import DEFAULT_MARGIN, Box, apply_affine, cv2_matrix, invert_affine, transform_box
 from painxai.hashing import file_digest
 
 # Bump when the way samples are drawn, accepted or rendered changes, so old caches are not reused.
@@ -135,7 +135,7 @@ class AugmentSettings:
     fill: str = "nearest"
     per_image: int = 20
     crop_size: int = 128
-    margin: float = 0.25
+    margin: float = DEFAULT_MARGIN
     max_tries: int = 10
     check_detector: bool = True
     min_visible: float = 0.5

@@ -31,6 +31,7 @@ from painxai import atomic
 from painxai.data.folds import fold_subjects, validation_subjects
 from painxai.data.images import resize_images
 from painxai.errors import PainxaiError
+from painxai.faces.crop import DEFAULT_MARGIN
 from painxai.labels import CLASSES, NOPAIN, PAIN
 
 CROP_SOURCES = ("manifest", "detected", "centre")
@@ -137,7 +138,7 @@ def _face_box(image: np.ndarray, box: tuple[float, float, float, float] | None) 
 def face_crops(
     manifest: pd.DataFrame,
     size: int,
-    margin: float = 0.25,
+    margin: float = DEFAULT_MARGIN,
     cache_dir: str | os.PathLike[str] | None = None,
     on_image: Callable[[int, int], None] | None = None,
 ) -> FaceCrops:
@@ -192,7 +193,7 @@ def build_pool(
     per_image: int,
     seed: int,
     cache_dir: str | os.PathLike[str] | None,
-    margin: float = 0.25,
+    margin: float = DEFAULT_MARGIN,
     on_image: Callable[[int, int], None] | None = None,
 ) -> ImagePool:
     """Face crops of the whole manifest plus ``per_image`` augmented samples of each image of

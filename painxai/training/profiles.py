@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from painxai.errors import PainxaiError
+from painxai.faces.crop import DEFAULT_MARGIN
 
 MODEL_NAMES = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
 
@@ -60,7 +61,7 @@ class Profile:
     feature_dtype: str
     standardize_head_inputs: bool
     ncnn_augmented: bool = True
-    crop_margin: float = 0.25
+    crop_margin: float = DEFAULT_MARGIN
     default_weights: str = "auto"
 
 
