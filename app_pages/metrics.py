@@ -27,12 +27,15 @@ st.title("Metrics")
 run = require_run()
 st.caption(trust.provenance_line(run))
 path = str(run.path)
+report, problem = None, ""
 with st.spinner("Computing the report…"):
     try:
         report = _report(path, run_choice.run_signature(path))
     except PainxaiError as error:
-        st.info(f"Nothing to report yet: {error}")
-        st.stop()
+        problem = str(error)
+if report is None:  # st.stop() outside the spinner: inside it, the spinner would never be cleared
+    st.info(f"Nothing to report yet: {problem}")
+    st.stop()
 for note in report.notes:
     if "in progress" in note:
         st.warning(note)

@@ -6,7 +6,7 @@ must be fixed before TensorFlow starts can differ between variants. A variant is
 ``threads x processes``: ``2x1`` trains one fold at a time with two intra-op threads (the trainer's
 default on 2 cores); ``1x2`` trains two folds at once in two processes with one thread each.
 
-Usage: ``python bench/bench_ncnn.py --data /work/base/data/twin --folds 2,5 --variants 2x1,1x2
+Usage: ``python bench/bench_ncnn.py --data /work/base/data/twin --folds 2,5 --variants 2x1,1x2,2x1:b4e10
 [--epochs 20] [--rounds 2] [--isa AVX2]`` (``--isa`` sets ``ONEDNN_MAX_CPU_ISA`` in the workers, to
 emulate a CPU without AVX-512 on one that has it).
 """
@@ -54,7 +54,9 @@ def worker(args: argparse.Namespace) -> None:
     from painxai.training.profiles import PROFILES
     from painxai.training.protocol import train_fold
 
-    profile = dataclasses.replace(PROFILES["demo"], ncnn_max_epochs=args.epochs)
+    profile = dataclasses.replace(
+        PROFILES["demo"], ncnn_max_epochs=args.epochs, ncnn_batch_size=args.batch, ncnn_lr=args.lr
+    )
     data_dir = Path(args.data)
     manifest = read_manifest(data_dir / "manifest.csv")
     folds = read_folds(data_dir / "folds.json", manifest)
@@ -64,16 +66,30 @@ def worker(args: argparse.Namespace) -> None:
         data, _ = prepare_model("ncnn", profile, pool, manifest, Path(out), "none", 0, Reporter(), cache)
         for fold in args.worker_folds:
             indices = fold_indices(pool, folds, fold, profile.validation_fraction, 0, manifest)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             _rows, prob, epochs = train_fold(data, profile, pool, indices, fold, 0, Reporter())
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             accuracy = float(((prob >= 0.5) == (pool.labels[indices.test] == 1)).mean())
-            print("RESULT " + json.dumps({"fold": fold, "seconds": seconds, "accuracy": accuracy,
+            print("RESULT " + json.dumps({"fold": fold, "seconds": seconds, "cpu_seconds": cpu, "accuracy": accuracy,
                                           "epochs": sum(epochs.values())}), flush=True)
 
 
-def run_variant(args: argparse.Namespace, threads: int, processes: int, folds: list[int]) -> tuple[float, list]:
-    """Train ``folds`` split over ``processes`` workers of ``threads`` threads; (wall seconds, results)."""
+def parse_variant(text: str, args: argparse.Namespace) -> dict:
+    """``"2x1:b4e10s70l2e-4"`` -> threads, processes, batch, epochs, size, lr (unset ones from ``args``)."""
+    import re
+
+    layout, _, settings = text.partition(":")
+    threads, processes = (int(x) for x in layout.split("x"))
+    values = {"b": args.batch, "e": args.epochs, "s": args.size, "l": args.lr}
+    for key, value in re.findall(r"([besl])([0-9.e-]+?)(?=[bsl]|e\d|$)", settings):
+        values[key] = value
+    return {"threads": threads, "processes": processes, "batch": int(values["b"]), "epochs": int(values["e"]),
+            "size": int(values["s"]), "lr": float(values["l"])}
+
+
+def run_variant(args: argparse.Namespace, variant: dict, folds: list[int]) -> tuple[float, list]:
+    """Train ``folds`` split over the variant's worker processes; (wall seconds, results)."""
+    threads, processes = variant["threads"], variant["processes"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if args.isa:
         env["ONEDNN_MAX_CPU_ISA"] = args.isa
@@ -82,7 +98,8 @@ def run_variant(args: argparse.Namespace, threads: int, processes: int, folds: l
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "--worker", "--threads", str(threads), "--data", args.data, "--cache", args.cache,
-             "--epochs", str(args.epochs), "--size", str(args.size), "--worker-folds", ",".join(map(str, group))],
+             "--epochs", str(variant["epochs"]), "--size", str(variant["size"]), "--batch", str(variant["batch"]),
+             "--lr", str(variant["lr"]), "--worker-folds", ",".join(map(str, group))],
             env=env, stdout=subprocess.PIPE, text=True,
         )
         for group in groups if group
@@ -102,6 +119,8 @@ def main() -> None:
     parser.add_argument("--variants", default="2x1,1x2")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--size", type=int, default=80)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--isa", default="", help="ONEDNN_MAX_CPU_ISA for the workers (e.g. AVX2)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -116,13 +135,14 @@ def main() -> None:
           f"folds {args.folds}, demo profile otherwise")
     folds = [int(x) for x in args.folds.split(",")]
     for round_ in range(args.rounds):
-        for variant in args.variants.split(","):
-            threads, processes = (int(x) for x in variant.split("x"))
+        for name in args.variants.split(","):
             load = os.getloadavg()[0]
-            wall, results = run_variant(args, threads, processes, folds)
-            per_fold = " ".join(f"f{r['fold']} {r['seconds']:.1f}s acc {r['accuracy']:.3f}" for r in results)
+            wall, results = run_variant(args, parse_variant(name, args), folds)
+            per_fold = " ".join(
+                f"f{r['fold']} {r['seconds']:.1f}s (cpu {r['cpu_seconds']:.0f}s) acc {r['accuracy']:.3f}" for r in results
+            )
             mean_acc = sum(r["accuracy"] for r in results) / max(len(results), 1)
-            print(f"round {round_} {variant:>4}: wall {wall:6.1f} s for {len(results)} folds "
+            print(f"round {round_} {name:>10}: wall {wall:6.1f} s for {len(results)} folds "
                   f"({wall / max(len(results), 1):.1f} s/fold, mean acc {mean_acc:.3f}); load {load:.1f}; {per_fold}",
                   flush=True)
 

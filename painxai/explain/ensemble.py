@@ -228,9 +228,13 @@ def warm_up(ensemble: FoldEnsembleLike) -> None:
     fused = fused_ensemble(ensemble)
     first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
     blank = np.zeros((1, *first.inputs[0].shape[1:]), np.float32)
-    weights = ClassTarget(PAIN).logit_weights(fused.units)
-    fused.gradients(blank, weights)
-    other = threading.Thread(target=fused.gradients, args=(blank, weights), name="painxai-warm-up")
+    size = tuple(first.inputs[0].shape[1:3])
+
+    def explain_blank() -> None:  # the whole path of a photo: the compiled function, then the upsampling
+        fused.explain(blank, "gradcam", PAIN, size)
+
+    explain_blank()
+    other = threading.Thread(target=explain_blank, name="painxai-warm-up")
     other.start()
     other.join()
 
