@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -131,6 +132,8 @@ def main() -> None:
     print(machine())
     print(f"vector flags: {vector_flags()}; run {run} ({models} models); photo {photo}")
     port = free_port()
+    # A terminated benchmark still stops its server (the finally below runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = start_server(run, port)
     try:
         asyncio.run(drive(f"http://127.0.0.1:{port}", photo, models, args.sessions, args.rounds, server.pid))

@@ -46,3 +46,21 @@ def test_fused_predict_equals_the_ensemble_predict(five_model_run):
     crops = np.random.default_rng(2).integers(0, 256, (3, ensemble.size, ensemble.size, 3), dtype=np.uint8)
     fused = fused_ensemble(ensemble).predict(preprocess("vgg16", crops))
     np.testing.assert_allclose(fused, ensemble.predict(crops), atol=1e-5)
+
+
+def test_a_fold_subset_reuses_the_ensembles_traced_function(five_model_run):
+    import dataclasses
+
+    from painxai.explain.ensemble import ensemble_explain, fused_ensemble
+    from painxai.runs.reader import Run
+
+    ensemble = Run(five_model_run).ensemble("ncnn")
+    crops = np.random.default_rng(3).integers(0, 256, (1, ensemble.size, ensemble.size, 3), dtype=np.uint8)
+    full = ensemble_explain(ensemble, crops)
+    traced = fused_ensemble(ensemble).fused.gradients.experimental_get_tracing_count()
+    subset = dataclasses.replace(ensemble, folds=[2, 0], tails=[ensemble.tails[2], ensemble.tails[0]])
+    part = ensemble_explain(subset, crops)
+    assert part.folds == [2, 0]
+    np.testing.assert_array_equal(part.maps, full.maps[[2, 0]])
+    np.testing.assert_array_equal(part.prob_pain, full.prob_pain[[2, 0]])
+    assert fused_ensemble(subset).fused.gradients.experimental_get_tracing_count() == traced

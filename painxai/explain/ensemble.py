@@ -136,6 +136,9 @@ class FusedEnsemble:
     def __init__(self, ensemble: FoldEnsembleLike, layer: str) -> None:
         self.name = ensemble.name
         self.folds = list(ensemble.folds)
+        # Which row each tail is, and the trunk they share: a fold subset of this ensemble is served by it.
+        self._rows = {id(tail): row for row, tail in enumerate(ensemble.tails)}
+        self._trunk = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
         first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
         signature = tf.TensorSpec((None, *first.inputs[0].shape[1:]), tf.float32)
         # One model per tail from its input to (activations at ``layer``, logits); they reuse the tail's layers.
@@ -147,6 +150,10 @@ class FusedEnsemble:
         trunk_ref = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
         branch_refs = [weakref.ref(branch) for branch in branches]
         self._branches = branches  # alive as long as this object (the cache entry keyed by the ensemble)
+        # One call at a time per ensemble (~0.1 s each): concurrent calls of one compiled function made
+        # TensorFlow set up its kernels again for each (seconds each, and memory that stayed); sessions
+        # asking for different models still run side by side.
+        self._lock = threading.Lock()
 
         def features(batch: tf.Tensor) -> tf.Tensor:
             return batch if trunk_ref is None else trunk_ref()(batch, training=False)
@@ -177,7 +184,8 @@ class FusedEnsemble:
             raise ValueError(f"the fused computation serves {', '.join(FUSED_METHODS)}, not {method!r}")
         target = as_target(target)
         weights = target.logit_weights(self.units)
-        acts, grads, logits = (t.numpy() for t in self.gradients(np.asarray(inputs, np.float32), weights))
+        with self._lock:
+            acts, grads, logits = (t.numpy() for t in self.gradients(np.asarray(inputs, np.float32), weights))
         # These methods' channel weights use only acts and grads (no instance state), exactly as per fold.
         channel_weights = method_class(method).channel_weights
         maps, probs = [], []
@@ -188,34 +196,68 @@ class FusedEnsemble:
             probs.append(prob_pain_from_logits(fold_logits))
         return EnsembleExplanation(self.name, list(self.folds), np.stack(maps), np.stack(probs))
 
+    def rows_of(self, ensemble: FoldEnsembleLike) -> list[int] | None:
+        """The rows of ``ensemble``'s tails in this one, or None when it is not a fold subset of this one."""
+        same_trunk = (ensemble.trunk is None) if self._trunk is None else (self._trunk() is ensemble.trunk)
+        rows = [self._rows.get(id(tail)) for tail in ensemble.tails]
+        return None if not same_trunk or None in rows else rows  # type: ignore[return-value]
+
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Pain probabilities (F, N) float32 of preprocessed ``inputs`` (N, S, S, 3)."""
-        logits = self.logits(np.asarray(inputs, np.float32)).numpy()
+        with self._lock:
+            logits = self.logits(np.asarray(inputs, np.float32)).numpy()
         return np.stack([prob_pain_from_logits(fold_logits) for fold_logits in logits])
 
 
-_FUSED: weakref.WeakKeyDictionary[keras.Model, dict[tuple[str, tuple[int, ...]], FusedEnsemble]] = (
-    weakref.WeakKeyDictionary()
-)
+@dataclass(frozen=True)
+class FusedSelection:
+    """Some folds of a :class:`FusedEnsemble`: ``rows`` index its tails, ``folds`` are their fold ids.
+
+    A photo of the run's own data is scored by the one fold that never saw its subject; running the whole
+    ensemble's traced function and keeping that fold's row costs ~0.1 s, tracing a function for that one
+    fold would cost seconds.
+    """
+
+    fused: FusedEnsemble
+    rows: tuple[int, ...]
+    folds: tuple[int, ...]
+
+    def explain(
+        self, inputs: np.ndarray, method: str, target: str | ClassTarget, size: tuple[int, int]
+    ) -> EnsembleExplanation:
+        """:meth:`FusedEnsemble.explain` for these folds: maps (F', N, *size), prob_pain (F', N)."""
+        full = self.fused.explain(inputs, method, target, size)
+        rows = list(self.rows)
+        return EnsembleExplanation(full.name, list(self.folds), full.maps[rows], full.prob_pain[rows])
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Pain probabilities (F', N) float32 of preprocessed ``inputs`` (N, S, S, 3) for these folds."""
+        return self.fused.predict(inputs)[list(self.rows)]
+
+
+# Each tail -> layer -> the fused ensemble that holds it (weak keys: an entry goes with its tail's model).
+_FUSED: weakref.WeakKeyDictionary[keras.Model, dict[str, FusedEnsemble]] = weakref.WeakKeyDictionary()
 _FUSED_LOCK = threading.Lock()
 
 
-def fused_ensemble(ensemble: FoldEnsembleLike, layer: str | None = None) -> FusedEnsemble:
-    """The cached :class:`FusedEnsemble` of ``ensemble`` at ``layer`` (default: the model's last conv layer).
-
-    Cached per first tail (a weak key: the entry goes when the ensemble is released).
-    """
+def fused_ensemble(ensemble: FoldEnsembleLike, layer: str | None = None) -> FusedSelection:
+    """The :class:`FusedEnsemble` serving ``ensemble`` at ``layer`` (default: the model's last conv layer),
+    restricted to its folds: a cached one whose tails include all of ``ensemble``'s (a fold subset of a
+    loaded ensemble reuses its traced function), else a new one, cached for each of its tails."""
     from painxai.models import SPECS
 
     if not ensemble.tails:
         raise ValueError(f"the {ensemble.name} ensemble has no fold models")
     layer = layer or SPECS[ensemble.name].last_conv_layer
-    key = (layer, tuple(id(tail) for tail in ensemble.tails))
     with _FUSED_LOCK:  # building is quick (no tracing); the lock only keeps two sessions from building twice
-        per_ensemble = _FUSED.setdefault(ensemble.tails[0], {})
-        if key not in per_ensemble:
-            per_ensemble[key] = FusedEnsemble(ensemble, layer)
-        return per_ensemble[key]
+        fused = _FUSED.get(ensemble.tails[0], {}).get(layer)
+        rows = None if fused is None else fused.rows_of(ensemble)
+        if rows is None:
+            fused = FusedEnsemble(ensemble, layer)
+            for tail in ensemble.tails:
+                _FUSED.setdefault(tail, {})[layer] = fused
+            rows = list(range(len(ensemble.tails)))
+    return FusedSelection(fused, tuple(rows), tuple(ensemble.folds))
 
 
 def warm_up(ensemble: FoldEnsembleLike) -> None:
