@@ -63,6 +63,12 @@ def start_warming(run: Run) -> None:
     """Load and warm every model of ``run`` in the background (once per process and run), so that the
     first photo finds them ready. ``PAINXAI_WARM=0`` turns this off (models then load on first use)."""
     if os.environ.get("PAINXAI_WARM", "1") != "0":
+        # Keras (and TensorFlow) are imported here, in this thread, before the loading thread starts: two
+        # threads importing them at once meet half-initialised modules (seen: an AttributeError deep in
+        # tensorflow.python.data on the Compare page). A few seconds, once per server process.
+        with st.spinner("Starting TensorFlow…", show_time=True):
+            import keras  # noqa: F401
+
         STORE.warm(run, run.models())
 
 

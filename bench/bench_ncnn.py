@@ -97,8 +97,9 @@ def run_variant(args: argparse.Namespace, variant: dict, folds: list[int]) -> tu
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", "--threads", str(threads), "--data", args.data, "--cache", args.cache,
-             "--epochs", str(variant["epochs"]), "--size", str(variant["size"]), "--batch", str(variant["batch"]),
+            [sys.executable, __file__, "--worker", "--threads", str(threads), "--data", args.data,
+             "--cache", args.cache, "--epochs", str(variant["epochs"]), "--size", str(variant["size"]),
+             "--batch", str(variant["batch"]),
              "--lr", str(variant["lr"]), "--worker-folds", ",".join(map(str, group))],
             env=env, stdout=subprocess.PIPE, text=True,
         )
@@ -139,7 +140,8 @@ def main() -> None:
             load = os.getloadavg()[0]
             wall, results = run_variant(args, parse_variant(name, args), folds)
             per_fold = " ".join(
-                f"f{r['fold']} {r['seconds']:.1f}s (cpu {r['cpu_seconds']:.0f}s) acc {r['accuracy']:.3f}" for r in results
+                f"f{r['fold']} {r['seconds']:.1f}s (cpu {r['cpu_seconds']:.0f}s) acc {r['accuracy']:.3f}"
+                for r in results
             )
             mean_acc = sum(r["accuracy"] for r in results) / max(len(results), 1)
             print(f"round {round_} {name:>10}: wall {wall:6.1f} s for {len(results)} folds "

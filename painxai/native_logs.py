@@ -38,6 +38,7 @@ NATIVE_LINE = re.compile(
     r"|To enable the following instructions: .* rebuild TensorFlow)"
 )
 _LOCK = threading.RLock()  # one redirection of descriptor 2 at a time
+_HEAVY = ("tensorflow", "keras")
 
 
 def is_native_line(line: str) -> bool:
@@ -91,12 +92,13 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as usual, then hands its import to :class:`_QuietLoader` (first import only)."""
+    """Finds ``tensorflow`` and ``keras`` as usual, then hands their import to :class:`_QuietLoader` (first
+    import only: afterwards they are in ``sys.modules`` and no finder is asked)."""
 
     def find_spec(
         self, name: str, path: Any, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if name != "tensorflow":
+        if name not in _HEAVY:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
@@ -113,5 +115,5 @@ def install() -> None:
     for name, value in (("TF_CPP_MIN_LOG_LEVEL", "3"), ("GLOG_minloglevel", "2"), ("ABSL_MIN_LOG_LEVEL", "3")):
         os.environ.setdefault(name, value)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+    if "keras" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -205,6 +205,7 @@ def files_run(tmp_path, monkeypatch):
     run = make_files_run(tmp_path / "artifacts" / "files_run")
     monkeypatch.setenv("PAINXAI_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.delenv("PAINXAI_RUN", raising=False)
+    monkeypatch.setenv("PAINXAI_WARM", "0")  # placeholder weights: nothing to load in the background
     return run
 
 
