@@ -4,9 +4,11 @@ Each fold trains in a fresh worker process through the trainer's own code (``pre
 ``train_fold``, demo profile, random seed 0) on the twin's original images, so thread settings that
 must be fixed before TensorFlow starts can differ between variants. A variant is
 ``threads x processes``: ``2x1`` trains one fold at a time with two intra-op threads (the trainer's
-default on 2 cores); ``1x2`` trains two folds at once in two processes with one thread each.
+default on 2 cores); ``1x2`` trains two folds at once in two processes with one thread each. A variant
+may add demo-profile settings after ``:``: ``b`` batch, ``e`` epoch cap, ``s`` input side, ``l`` learning
+rate, e.g. ``2x1:b4e10`` (batch 4, 10 epochs) or ``2x1:s80``.
 
-Usage: ``python bench/bench_ncnn.py --data /work/base/data/twin --folds 2,5 --variants 2x1,1x2,2x1:b4e10
+Usage: ``python bench/bench_ncnn.py --data data/twin --folds 2,5 --variants 2x1,1x2,2x1:b4e10,2x1:s80
 [--epochs 20] [--rounds 2] [--isa AVX2]`` (``--isa`` sets ``ONEDNN_MAX_CPU_ISA`` in the workers, to
 emulate a CPU without AVX-512 on one that has it).
 """
@@ -48,12 +50,15 @@ def worker(args: argparse.Namespace) -> None:
 
     from painxai.data.folds import read_folds
     from painxai.data.manifest import read_manifest
+    from painxai.models import SPECS
     from painxai.training.features import prepare_model
     from painxai.training.fit import Reporter
     from painxai.training.pool import build_pool, fold_indices
     from painxai.training.profiles import PROFILES
     from painxai.training.protocol import train_fold
 
+    # The input side is the spec's (profiles name "demo", not a number): this worker's copy only.
+    SPECS["ncnn"] = dataclasses.replace(SPECS["ncnn"], demo_input_size=args.size)
     profile = dataclasses.replace(
         PROFILES["demo"], ncnn_max_epochs=args.epochs, ncnn_batch_size=args.batch, ncnn_lr=args.lr
     )
@@ -114,12 +119,12 @@ def run_variant(args: argparse.Namespace, variant: dict, folds: list[int]) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/base/data/twin")
-    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "painxai" / "cache"))
+    parser.add_argument("--data", default="data/twin", help="a twin folder with manifest.csv and folds.json")
+    parser.add_argument("--cache", default=None, help="face-crop cache (default: $PAINXAI_HOME/cache)")
     parser.add_argument("--folds", default="2,5")
     parser.add_argument("--variants", default="2x1,1x2")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--size", type=int, default=80)
+    parser.add_argument("--size", type=int, default=None, help="input side (default: SPECS demo size)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--rounds", type=int, default=2)
@@ -128,12 +133,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--worker-folds", type=lambda s: [int(x) for x in s.split(",")], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cache is None:
+        from painxai.paths import home
+
+        args.cache = str(home() / "cache")
+    if args.size is None:
+        from painxai.models import SPECS
+
+        args.size = SPECS["ncnn"].demo_input_size
     if args.worker:
         worker(args)
         return
     print(f"machine: {machine()}\nCPU: {cpu_model()}; vector flags: {vector_flags()}")
-    print(f"oneDNN ISA cap: {args.isa or 'none (all the CPU has)'}; N-CNN {args.size} px, {args.epochs} epochs, "
-          f"folds {args.folds}, demo profile otherwise")
+    print(f"oneDNN ISA cap: {args.isa or 'none (all the CPU has)'}; N-CNN by default {args.size} px, batch "
+          f"{args.batch}, {args.epochs} epochs, lr {args.lr:g}; folds {args.folds}; demo profile otherwise")
     folds = [int(x) for x in args.folds.split(",")]
     for round_ in range(args.rounds):
         for name in args.variants.split(","):

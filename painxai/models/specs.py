@@ -31,8 +31,10 @@ it is 1x1), so CPU demo maps keep some spatial meaning. resnet50 uses 64 (a 2x2 
 with random bases their frozen features separated the twin's classes better there than at 112 (measured on
 the demo's 10 folds: resnet50 0.83 at 64 against 0.77 at 112; senet50 0.82 at 80, 0.79 at 64, 0.77 at 48
 and 0.76 at 112), and they cost half the time. N-CNN trains end to end, so every
-demo epoch runs its full-resolution 5x5 convolutions: it uses 80 px (an 8x8 fusion grid instead of
-12x12; measured 1.4 s per epoch on 2 cores against about 3 s at 120).
+demo epoch runs its full-resolution 5x5 convolutions: it uses 64 px (a 6x6 fusion grid instead of
+12x12). Measured on the demo's 10 folds (2-core AMD EPYC, oneDNN capped at AVX2, bench/bench_ncnn.py): a
+training step costs 1.65x less than at 80 px and the mean accuracy was 0.89 against 0.80 at 80 px (better
+in 8 folds, equal in 1, worse in 1).
 ``min_input_size`` is what ``build`` accepts (measured): VGG16 needs 32 (pool5 becomes empty below);
 the ResNets build down to 8 px, but below 32 (their total stride) the last block is a single pixel
 from less than one stride of image, so 32 is enforced; InceptionV3 needs 75 (Keras refuses less);
@@ -195,7 +197,7 @@ SPECS: dict[str, ModelSpec] = {
             weights_file=None,
             weights_url=None,
             paper_input_size=120,
-            demo_input_size=80,
+            demo_input_size=64,
             min_input_size=34,
             preprocessing="unit",
             head=(8,),

@@ -92,7 +92,7 @@ PROFILES: dict[str, Profile] = {
         name="demo",
         description="CPU demo on the twin: SPECS demo input sizes, 2 augmented samples per image, head-only "
         "training on cached features (fine-tuning skipped: it costs 15-80 ms per image and epoch on 2 cores), "
-        "standardized head inputs, epoch caps; ncnn at 80 px on the original images only (it has no cached "
+        "standardized head inputs, epoch caps; ncnn at 64 px on the original images only (it has no cached "
         "features, so augmented samples would triple its cost), in batches of 8 instead of 16 (twice the "
         "updates per epoch at the same cost: 0.85 mean accuracy in 20 epochs against 0.82 in 30)",
         input_size="demo",

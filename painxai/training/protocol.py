@@ -106,6 +106,21 @@ def _check_resume(existing: dict, fresh: dict, out: Path) -> None:
             )
 
 
+def check_input_sizes(existing: dict, profile: Profile, models: Sequence[str], out: Path) -> None:
+    """Refuse to continue ``models`` in a run whose run.json recorded another input size for one of them
+    (a run made by an older version, e.g. N-CNN at 80 px before the demo moved it to 64): its
+    ``initial.weights.h5`` would not fit the model built now."""
+    for name in models:
+        recorded = existing.get("model_settings", {}).get(name, {}).get("input_size")
+        kept = layout.initial_weights(out, name).is_file()
+        if kept and recorded is not None and int(recorded) != input_size(profile, name):
+            raise TrainError(
+                f"{out}: cannot resume: {name} was trained at {recorded} px in this run, and this version trains "
+                f"it at {input_size(profile, name)} px under the {profile.name} profile. Use a new --out folder, "
+                f"or delete {out / name} to retrain that model."
+            )
+
+
 def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, dict, dict]:
     """Validate inputs, create or check the run folder, and return (manifest, folds, run.json)."""
     manifest = read_manifest(config.manifest)
@@ -149,6 +164,7 @@ def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, d
 
     def merge(existing: dict) -> None:
         _check_resume(existing, fresh, out)
+        check_input_sizes(existing, profile, config.models, out)
         existing["models"] = layout.model_order(set(existing.get("models", [])) | set(config.models))
 
     return manifest, folds, writer.update_run_json(out, merge)
