@@ -172,7 +172,7 @@ def test_other_pages_render(dashboard, page, path, heading, screenshots):
     page.goto(f"{dashboard}/{path}")
     expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=60_000)
     if path == "compare":
-        page.get_by_role("button", name="Explain").click()
+        page.get_by_role("button", name="Explain", exact=True).click()
         expect(page.get_by_text("Agreement between the models' maps")).to_be_visible(timeout=180_000)
     page.wait_for_timeout(1000)
     assert not page.get_by_test_id("stException").count()

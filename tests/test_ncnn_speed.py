@@ -1,4 +1,4 @@
-"""N-CNN demo speed work: bench/bench_ncnn.py parses its variants; resuming a run made at another input size is refused."""
+"""N-CNN demo speed: bench/bench_ncnn.py parses its variants; a resume at another input size is refused."""
 
 from __future__ import annotations
 
