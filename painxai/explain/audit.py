@@ -151,8 +151,11 @@ def _load_photos(rows: pd.DataFrame) -> _Photos:
 
 def pointing_score(heatmap: np.ndarray, hits: np.ndarray) -> float:
     """The pointing game of one map (H, W) against a boolean hit area (H, W): 1 if its maximum lies in it,
-    the share of tied maxima that do when several pixels tie, 0 for a map without a positive value."""
+    the share of tied maxima that do when several pixels tie, 0 for a map without a positive value, NaN
+    for a map that is not finite (left out of the means by ``nan_mean``)."""
     top = float(heatmap.max())
+    if not np.isfinite(top):
+        return float("nan")
     if top <= 0:
         return 0.0
     return float(hits[np.isclose(heatmap, top, rtol=1e-5, atol=0.0)].mean())

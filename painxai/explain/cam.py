@@ -61,11 +61,13 @@ class ClassTarget:
 
 def prob_pain_from_logits(logits: np.ndarray) -> np.ndarray:
     """The pain probability (N,) float32 from logits (N, 2) (softmax, class 1) or (N, 1) (sigmoid)."""
+    from scipy.special import expit  # no overflow warning for large logits, unlike 1 / (1 + exp(-x))
+
     logits = np.asarray(logits, dtype=np.float64)
     if logits.shape[-1] == 2:
-        return (1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))).astype(np.float32)
+        return expit(logits[:, 1] - logits[:, 0]).astype(np.float32)
     if logits.shape[-1] == 1:
-        return (1.0 / (1.0 + np.exp(-logits[:, 0]))).astype(np.float32)
+        return expit(logits[:, 0]).astype(np.float32)
     raise ValueError(f"logits of shape {logits.shape}: expected (N, 2) or (N, 1)")
 
 
