@@ -8,7 +8,6 @@ STAMP := $(VENV)/.painxai-installed
 TEST_STAMP := $(VENV)/.painxai-test-installed
 CHROMIUM := /usr/bin/chromium
 export PYTHONDONTWRITEBYTECODE := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
 
 # The demo's folders and extra arguments; tests run the same recipes at a smoke size.
 DATA_DIR ?= data/twin

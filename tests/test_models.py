@@ -202,9 +202,10 @@ def test_cli_summary_json_lists_the_facts():
                                       "--size", "demo"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    # At the demo's 80 px N-CNN fuses on an 8x8 grid: its first dense layer has 3*3*64*8 + 8 weights
+    # At the demo's 64 px N-CNN fuses on a 6x6 grid: its first dense layer has 2*2*64*8 + 8 weights
     # instead of 5*5*64*8 + 8 (72,593 at 120 px).
-    assert rows["ncnn"]["total_params"] == rows["ncnn"]["trainable_params"] == 72_593 - (1600 - 576) * 8
+    assert rows["ncnn"]["input_shape"] == [64, 64, 3]
+    assert rows["ncnn"]["total_params"] == rows["ncnn"]["trainable_params"] == 72_593 - (1600 - 256) * 8
     assert rows["resnet50"]["input_shape"] == [64, 64, 3]
     assert rows["resnet50"]["last_conv_layer"] == "conv5_3_relu" and rows["resnet50"]["last_conv_shape"][:2] == [2, 2]
     assert rows["resnet50"]["finetune_layers"] == list(SPECS["resnet50"].finetune_layers)
