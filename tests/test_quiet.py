@@ -59,3 +59,27 @@ def test_tensorflow_and_mediapipe_print_nothing_of_their_own():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.splitlines() == ["ours"], done.stderr[-3000:]
+
+
+def test_augmentation_workers_print_nothing_of_their_own(tmp_path):
+    """Spawned augmentation workers start without the parent's import hook; their start-up installs it, so
+    TensorFlow's load-time lines (seen in `make run` before) stay off the terminal."""
+    script = (
+        "import sys\n"
+        "from painxai import quiet_native_logs\n"
+        "quiet_native_logs()\n"
+        "from painxai.data.manifest import read_manifest\n"
+        "from painxai.synth.twin import generate_twin\n"
+        "from painxai.training import augment\n"
+        f"twin = generate_twin({str(tmp_path / 'twin')!r}, size_scale=0.1, workers=1)\n"
+        "manifest = read_manifest(twin.manifest_path).head(4)\n"
+        "augment.MIN_IMAGES_PER_WORKER = 1  # two workers even for four images\n"
+        "settings = augment.AugmentSettings(per_image=1, crop_size=64)\n"
+        "done = augment.augment_manifest(manifest, None, settings, seed=0, workers=2)\n"
+        "assert len(done.images) == 4, len(done.images)\n"
+        "print('ours', file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.splitlines() == ["ours"], done.stderr[-3000:]

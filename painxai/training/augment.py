@@ -643,9 +643,14 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[dict[str, np.ndarray]]
 
 
 def _single_threaded() -> None:
-    """Worker start-up: one OpenCV thread per process, so the workers share the cores instead of fighting."""
+    """Worker start-up: one OpenCV thread per process, so the workers share the cores instead of fighting;
+    and the parent's quiet logs (a spawned worker starts without the import hook that keeps TensorFlow's
+    load-time lines off the terminal)."""
     import cv2
 
+    from painxai import quiet_native_logs
+
+    quiet_native_logs()
     cv2.setNumThreads(1)
 
 
