@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,6 +130,16 @@ def _photo(tmp_path: Path) -> Path:
     return path
 
 
+def _expect_provenance_and_badges(page, at_least: int) -> None:
+    """The run's provenance line ("Run NAME: synthetic twin · ... · profile P") and at least ``at_least``
+    trust badges (one per map) are on the page as a user sees it."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(re.compile(r"^Run \S+: .*profile \S+")).first).to_be_visible(timeout=60_000)
+    badges = page.get_by_text(re.compile(r"^maps (informative|not informative|not audited)"))
+    assert badges.count() >= at_least, f"{badges.count()} trust badges, expected at least {at_least}"
+
+
 def test_assess_flow_on_a_tablet(dashboard, page, tmp_path, screenshots):
     from playwright.sync_api import expect
 
@@ -144,6 +155,7 @@ def test_assess_flow_on_a_tablet(dashboard, page, tmp_path, screenshots):
     expect(images).to_have_count(1 + 5 + 1, timeout=60_000)  # photo with its box, five maps, colour bar
     expect(page.get_by_text("research software", exact=False).first).to_be_visible()
     expect(page.get_by_text("Report (PDF)")).to_be_visible(timeout=60_000)
+    _expect_provenance_and_badges(page, 5)
     assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"] + 1  # nothing overflows
     page.wait_for_timeout(500)
     _screenshot(page, screenshots, "assess")
@@ -159,6 +171,7 @@ def test_metrics_page_shows_table2(dashboard, page, screenshots):
     page.get_by_text("Show the paper's numbers beside ours").click()
     expect(page.get_by_text("Paper: Coutrin & Thomaz (2022)", exact=False)).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60_000)
+    _expect_provenance_and_badges(page, 0)
     page.wait_for_timeout(1000)
     _screenshot(page, screenshots, "metrics")
 
@@ -174,6 +187,7 @@ def test_other_pages_render(dashboard, page, path, heading, screenshots):
     if path == "compare":
         page.get_by_role("button", name="Explain", exact=True).click()
         expect(page.get_by_text("Agreement between the models' maps")).to_be_visible(timeout=180_000)
+        _expect_provenance_and_badges(page, 5)
     page.wait_for_timeout(1000)
     assert not page.get_by_test_id("stException").count()
     _screenshot(page, screenshots, path)
