@@ -41,6 +41,15 @@ def test_native_stderr_holds_back_native_lines_and_keeps_ours(capfd):
     assert written == OURS
 
 
+def _stderr_lines(script: str) -> list[str]:
+    """What ``script`` writes to stderr in a fresh interpreter with no log variables set (as a user starts
+    ``painxai``); it must succeed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr.splitlines()
+
+
 def test_tensorflow_and_mediapipe_print_nothing_of_their_own():
     """A fresh interpreter (as `painxai` and app.py start): import TensorFlow, run the face detector and the
     landmarks; stderr holds only what we print."""
@@ -55,10 +64,7 @@ def test_tensorflow_and_mediapipe_print_nothing_of_their_own():
         "tf.function(lambda x: x + 1)(tf.constant(1.0))\n"
         "print('ours', file=sys.stderr)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stderr.splitlines() == ["ours"], done.stderr[-3000:]
+    assert _stderr_lines(script) == ["ours"]
 
 
 def test_augmentation_workers_print_nothing_of_their_own(tmp_path):
@@ -79,7 +85,4 @@ def test_augmentation_workers_print_nothing_of_their_own(tmp_path):
         "assert len(done.images) == 4, len(done.images)\n"
         "print('ours', file=sys.stderr)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stderr.splitlines() == ["ours"], done.stderr[-3000:]
+    assert _stderr_lines(script) == ["ours"]

@@ -92,20 +92,20 @@ def check_fold(folder: Path, model: str, fold: int, fold_layers: tuple[str, ...]
     return problems
 
 
-def _read_csv(path: Path) -> pd.DataFrame | str:
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame | str:
+    """The CSV at ``path`` with every one of ``columns``, or what is wrong with it."""
     try:
-        return pd.read_csv(path, dtype={"subject": str})
+        frame = pd.read_csv(path, dtype={"subject": str})
     except (OSError, ValueError, UnicodeDecodeError) as error:  # pandas' ParserError is a ValueError
         return f"not a readable CSV file ({type(error).__name__}: {str(error).strip()})"
+    missing = [c for c in columns if c not in frame.columns]
+    return f"missing column(s) {missing}" if missing else frame
 
 
 def _check_predictions(path: Path) -> str | None:
-    frame = _read_csv(path)
+    frame = _read_csv(path, layout.PREDICTION_COLUMNS)
     if isinstance(frame, str):
         return frame
-    missing = [c for c in layout.PREDICTION_COLUMNS if c not in frame.columns]
-    if missing:
-        return f"missing column(s) {missing}"
     if frame.empty:
         return "no rows"
     probabilities = pd.to_numeric(frame["prob_pain"], errors="coerce").to_numpy(dtype=float)
@@ -129,12 +129,9 @@ def _check_metrics(path: Path) -> str | None:
 
 
 def _check_history(path: Path) -> str | None:
-    frame = _read_csv(path)
+    frame = _read_csv(path, layout.HISTORY_COLUMNS)
     if isinstance(frame, str):
         return frame
-    missing = [c for c in layout.HISTORY_COLUMNS if c not in frame.columns]
-    if missing:
-        return f"missing column(s) {missing}"
     unknown = sorted(set(frame["phase"].astype(str)) - set(PHASES))
     if unknown:
         return f"unknown phase(s) {unknown}; expected {', '.join(PHASES)}"
