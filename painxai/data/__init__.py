@@ -1,0 +1,1 @@
+"""Datasets on disk: the manifest format and its adapters, leave-subjects-out folds, NFCS regions, image loading."""
