@@ -176,8 +176,8 @@ def test_metrics_page_shows_table2(dashboard, page, screenshots):
     _screenshot(page, screenshots, "metrics")
 
 
-@pytest.mark.parametrize(("path", "heading"), [("compare", "Compare explanations"), ("data", "Data"),
-                                               ("models", "Models")])
+@pytest.mark.parametrize(("path", "heading"), [("compare", "Compare explanations"), ("trust", "Trust in the maps"),
+                                               ("data", "Data"), ("models", "Models")])
 def test_other_pages_render(dashboard, page, path, heading, screenshots):
     from playwright.sync_api import expect
 
