@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from pathlib import Path
 
 import numpy as np
