@@ -18,10 +18,18 @@ from painxai import quiet_native_logs
 
 quiet_native_logs()
 
-from app_pages._shared import RUN_KEY, health_banner, open_run, run_progress, start_warming  # noqa: E402
+from app_pages._shared import (  # noqa: E402
+    RUN_KEY,
+    health_banner,
+    keep_tensorflow_caches,
+    open_run,
+    run_progress,
+    start_warming,
+)
 from painxai.dashboard import run_choice  # noqa: E402
 from painxai.paths import artifacts_dir  # noqa: E402
 
+keep_tensorflow_caches()
 st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":material/child_care:", layout="wide")
 
 

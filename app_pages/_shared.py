@@ -8,6 +8,7 @@ run's five fold ensembles stay in memory at a time.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -57,6 +58,26 @@ def require_run() -> Run:
         st.error(f"This run cannot be opened: {problem}. Choose another run in the sidebar.", icon=":material/error:")
         st.stop()
     return run
+
+
+def keep_tensorflow_caches() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit's script runner (``_clean_problem_modules``; seen in 1.67) clears Keras's session
+    after each run of any session's script, for apps that build models in their script. Ours live in
+    the process-wide :data:`STORE`, and the clearing threw away TensorFlow's kernel cache: every
+    assessment re-created its kernels (measured: 6 s instead of 0.3 s for the five fold ensembles, on
+    every upload of every session) and a full garbage collection held the interpreter for 0.5 s. There
+    is no setting for it, so the runner's module function is replaced by the rest of its clean-up
+    (matplotlib's figures); ``tests/test_app.py`` fails when Streamlit renames or drops the function.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def close_figures_only() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    script_runner._clean_problem_modules = close_figures_only
 
 
 def start_warming(run: Run) -> None:
