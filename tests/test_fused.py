@@ -64,3 +64,28 @@ def test_a_fold_subset_reuses_the_ensembles_traced_function(five_model_run):
     np.testing.assert_array_equal(part.maps, full.maps[[2, 0]])
     np.testing.assert_array_equal(part.prob_pain, full.prob_pain[[2, 0]])
     assert fused_ensemble(subset).fused.gradients.experimental_get_tracing_count() == traced
+
+
+def test_folds_that_differ_before_the_explained_layer_each_run_their_whole_tail(five_model_run):
+    """The shared-activation shortcut serves only folds that differ after the explained layer."""
+    import dataclasses
+
+    import keras
+
+    from painxai.explain.ensemble import ensemble_explain, ensemble_explain_per_fold, fused_ensemble
+    from painxai.runs.reader import Run
+
+    ensemble = Run(five_model_run).ensemble("vgg16")
+    assert fused_ensemble(ensemble).fused.shared_activations  # these folds differ only in their logits layer
+    changed = keras.models.clone_model(ensemble.tails[1])
+    changed.set_weights(ensemble.tails[1].get_weights())
+    kernel, bias = changed.get_layer("conv5_3").get_weights()
+    changed.get_layer("conv5_3").set_weights([kernel * 1.5, bias])  # the explained layer itself differs
+    mixed = dataclasses.replace(ensemble, folds=[0, 1], tails=[ensemble.tails[0], changed])
+    assert not fused_ensemble(mixed).fused.shared_activations
+    crops = np.random.default_rng(4).integers(0, 256, (2, ensemble.size, ensemble.size, 3), dtype=np.uint8)
+    fused, reference = ensemble_explain(mixed, crops), ensemble_explain_per_fold(mixed, crops)
+    scale = max(float(np.abs(reference.maps).max()), 1e-12)
+    np.testing.assert_allclose(fused.maps / scale, reference.maps / scale, atol=1e-5)
+    np.testing.assert_allclose(fused.prob_pain, reference.prob_pain, atol=1e-5)
+    assert not np.allclose(reference.maps[0], reference.maps[1])

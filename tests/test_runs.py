@@ -192,7 +192,11 @@ def test_head_only_folds_store_only_the_head(tiny_twin: dict[str, Path], tmp_pat
     manifest = read_manifest(tiny_twin["manifest"])
     crops = face_crops(manifest, run.input_size("vgg16"), cache_dir=tmp_path / "cache").images
     predictions = run.predictions()
-    together = run.ensemble("vgg16").predict(crops)
+    ensemble = run.ensemble("vgg16")
+    # Only the layers a fold stores are its own; the others are one object shared by the folds.
+    assert ensemble.tails[0].get_layer("conv5_3") is ensemble.tails[1].get_layer("conv5_3")
+    assert ensemble.tails[0].get_layer("logits") is not ensemble.tails[1].get_layer("logits")
+    together = ensemble.predict(crops)
     for fold in (0, 1):
         saved = predictions[predictions["fold"] == fold]
         rows = manifest.index[manifest["path"].isin(saved["path"])].to_numpy()

@@ -9,6 +9,8 @@ For the gradient methods the whole ensemble is one computation (:class:`FusedEns
 function runs the trunk, the F tails and a single backward pass, traced once per ensemble instead of
 once per fold. The backward pass differentiates the *sum* of the F folds' class scores: fold f's score
 depends only on its own tail's activations, so d(sum)/d(acts_f) is exactly fold f's own gradient.
+When the folds trained only layers after the explained one (the demo's heads), the activations there
+are computed once too and each fold runs only its head, from its own copy of them.
 """
 
 from __future__ import annotations
@@ -141,28 +143,45 @@ class FusedEnsemble:
         self._trunk = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
         first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
         signature = tf.TensorSpec((None, *first.inputs[0].shape[1:]), tf.float32)
-        # One model per tail from its input to (activations at ``layer``, logits); they reuse the tail's layers.
-        branches = [
-            keras.Model(tail.inputs[0], [layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)])
-            for tail in ensemble.tails
+        tails = ensemble.tails
+        # When the folds differ only after ``layer`` (a run whose folds trained only their heads), its
+        # activations are the same for every fold: computed once by ``lower`` (tail 0's layers up to it),
+        # then each fold's ``upper`` part goes from there to its logits. Otherwise each fold runs its tail.
+        self.shared_activations = same_weights_up_to(tails, layer)
+        lower = keras.Model(tails[0].inputs[0], layer_output(tails[0], layer)) if self.shared_activations else None
+        uppers = [
+            keras.Model(layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)) if lower is not None
+            else keras.Model(tail.inputs[0], [layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)])
+            for tail in tails
         ]
-        self.units = int(branches[0].outputs[1].shape[-1])
+        self.units = int(uppers[0].outputs[-1].shape[-1])
         trunk_ref = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
-        branch_refs = [weakref.ref(branch) for branch in branches]
-        self._branches = branches  # alive as long as this object (the cache entry keyed by the ensemble)
+        lower_ref = None if lower is None else weakref.ref(lower)
+        upper_refs = [weakref.ref(upper) for upper in uppers]
+        self._parts = [lower, *uppers]  # alive as long as this object (the cache entry keyed by the ensemble)
         # One call at a time per ensemble (~0.1 s each): concurrent calls of one compiled function made
         # TensorFlow set up its kernels again for each (seconds each, and memory that stayed); sessions
         # asking for different models still run side by side.
         self._lock = threading.Lock()
 
         def features(batch: tf.Tensor) -> tf.Tensor:
-            return batch if trunk_ref is None else trunk_ref()(batch, training=False)
+            shared = batch if trunk_ref is None else trunk_ref()(batch, training=False)
+            return shared if lower_ref is None else lower_ref()(shared, training=False)
+
+        def activations_and_logits(shared: tf.Tensor, tape: tf.GradientTape | None) -> list[tuple[tf.Tensor, ...]]:
+            if lower_ref is None:
+                return [ref()(shared, training=False) for ref in upper_refs]
+            # One copy of the shared activations per fold, so that each fold's gradient is its own.
+            copies = [tf.identity(shared) for _ in upper_refs]
+            for copy in copies if tape is not None else ():
+                tape.watch(copy)
+            return [(copy, ref()(copy, training=False)) for copy, ref in zip(copies, upper_refs, strict=True)]
 
         @tf.function(input_signature=[signature, tf.TensorSpec((self.units,), tf.float32)])
         def gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            shared = features(batch)  # outside the tape: no gradient flows into the frozen trunk
+            shared = features(batch)  # outside the tape: no gradient flows into the frozen layers
             with tf.GradientTape() as tape:
-                outputs = [ref()(shared, training=False) for ref in branch_refs]
+                outputs = activations_and_logits(shared, tape)
                 score = tf.add_n([tf.reduce_sum(tf.linalg.matvec(logits, weights)) for _, logits in outputs])
             acts = [a for a, _ in outputs]
             grads = tape.gradient(score, acts)
@@ -170,8 +189,7 @@ class FusedEnsemble:
 
         @tf.function(input_signature=[signature])
         def logits(batch: tf.Tensor) -> tf.Tensor:
-            shared = features(batch)
-            return tf.stack([ref()(shared, training=False)[1] for ref in branch_refs])
+            return tf.stack([logits for _, logits in activations_and_logits(features(batch), None)])
 
         self.gradients = gradients
         self.logits = logits
@@ -207,6 +225,25 @@ class FusedEnsemble:
         with self._lock:
             logits = self.logits(np.asarray(inputs, np.float32)).numpy()
         return np.stack([prob_pain_from_logits(fold_logits) for fold_logits in logits])
+
+
+def same_weights_up_to(tails: list[keras.Model], layer: str) -> bool:
+    """True when every tail has the same weights in all layers from its input up to ``layer`` (so the
+    activations at ``layer`` are the same for every fold)."""
+    lower = keras.Model(tails[0].inputs[0], layer_output(tails[0], layer))
+    for part in lower.layers:
+        if not part.weights:
+            continue
+        reference = None
+        for tail in tails[1:]:
+            other = tail.get_layer(part.name)
+            if other is part:  # one layer object shared by the folds (see Run.ensemble)
+                continue
+            reference = part.get_weights() if reference is None else reference
+            others = other.get_weights()
+            if not all(np.array_equal(a, b) for a, b in zip(reference, others, strict=True)):
+                return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from painxai.runs import layout
 from painxai.runs.health import FoldProblem, RunHealth, check_fold, check_initial
 from painxai.runs.layout import RunError
 from painxai.runs.provenance import DEFAULT_CROP_MARGIN, ModelInfo, Provenance, infer_data_source, model_info
-from painxai.runs.weights import is_layer_file, load_layer_weights
+from painxai.runs.weights import is_layer_file, load_layer_weights, read_layer_weights, set_layer_weights
 
 __all__ = [
     "FoldEnsemble", "FoldProblem", "ModelInfo", "Provenance", "Run", "RunError", "RunHealth", "list_runs",
@@ -307,16 +307,36 @@ class Run:
         cut = SPECS[model].phase2_cut_layer
         trunk, template = (None, network) if cut is None else split_model(network, cut)
         tails = []
-        shared = template.get_weights()
+        shared = None
         for fold in chosen:
-            tail = keras.models.clone_model(template, clone_function=_uninitialised_copy)
-            tail.set_weights(shared)  # a format-2 file replaces only the layers the fold trained
-            _load_fold_weights(tail, self._fold_file(model, fold, layout.TRAINED_WEIGHTS))
+            path = self._fold_file(model, fold, layout.TRAINED_WEIGHTS)
+            if is_layer_file(path):
+                # A format-2 file holds the layers the fold trained: only those are the fold's own; every
+                # other layer object is the template's, identical in all folds, so ten folds cost about
+                # one tail (seconds less to load, and memory).
+                layers = read_layer_weights(path)
+                tail = keras.models.clone_model(template, clone_function=_own_copy_of(set(layers)))
+                set_layer_weights(tail, layers, path)
+            else:  # format 1: the whole tail's Keras weights, so every layer is the fold's own
+                tail = keras.models.clone_model(template, clone_function=_uninitialised_copy)
+                shared = template.get_weights() if shared is None else shared
+                tail.set_weights(shared)
+                _load_fold_weights(tail, path)
             tails.append(tail)
         info = self.model_info(model)
         return FoldEnsemble(
             name=model, folds=chosen, trunk=trunk, tails=tails, size=info.input_size, crop_margin=info.crop_margin
         )
+
+
+def _own_copy_of(names: set[str]) -> Any:
+    """A ``clone_model`` function that copies the layers ``names`` (weights at zero until set) and reuses
+    every other layer object as it is (its weights then shared with the model cloned)."""
+
+    def copy_or_share(layer: Any) -> Any:
+        return _uninitialised_copy(layer) if layer.name in names else layer
+
+    return copy_or_share
 
 
 def _uninitialised_copy(layer: Any) -> Any:

@@ -71,7 +71,13 @@ def read_layer_weights(path: Path) -> dict[str, list[np.ndarray]]:
 
 def load_layer_weights(model: Any, path: Path) -> None:
     """Set the layers stored in ``path`` on the keras ``model`` (matched by name)."""
-    for name, arrays in read_layer_weights(path).items():
+    set_layer_weights(model, read_layer_weights(path), path)
+
+
+def set_layer_weights(model: Any, layers: Mapping[str, list[np.ndarray]], path: Path) -> None:
+    """Set ``layers`` (read from the fold file ``path``) on the keras ``model``; RunError naming the file
+    for a layer the model lacks or whose weights do not fit."""
+    for name, arrays in layers.items():
         try:
             model.get_layer(name).set_weights(arrays)
         except ValueError as error:
