@@ -7,7 +7,9 @@ Each variant runs in a fresh Python process, as a freshly started server or a `p
 * ``dashboard``: the background warm-up of the dashboard (:mod:`painxai.inference.warm`) started at
   process start, then the first photo: how long after the server's start it is ready, and how long the
   first assessment takes once it is;
-* ``painxai explain`` on the same photo, wall time of the whole command (faithfulness skipped, and with it).
+* ``painxai explain``, wall time of the whole command: on the same photo (its out-of-fold model), and on
+  the photo mirrored (not in the run's data, so all fold models), with the default faithfulness steps,
+  none, and 20.
 
     python bench/bench_assess.py [--run artifacts/demo] [--repeats 3]
 """
@@ -131,15 +133,25 @@ def main() -> None:
                  for name, value in figures.items()]
         print(f"{variant:>10}: " + ", ".join(shown))
     painxai = Path(sys.executable).with_name("painxai")
-    for steps in ("0", "20"):
-        with tempfile.TemporaryDirectory() as out:
-            started = time.perf_counter()
-            done = subprocess.run([str(painxai), "explain", "--run", str(args.run), "--image", str(photo), "--out", out,
-                                   "--faithfulness-steps", steps], capture_output=True, text=True, check=False,
-                                  env={**os.environ, "COLUMNS": "200"})
-            seconds = time.perf_counter() - started
-        state = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
-        print(f"painxai explain (faithfulness steps {steps}): {seconds:.1f} s wall, {state}")
+    with tempfile.TemporaryDirectory() as scratch:
+        # The same face mirrored is not in the run's data: every fold model explains it (a clinician's photo).
+        from PIL import Image
+
+        new_photo = Path(scratch) / "new_photo.png"
+        Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(new_photo)
+        cases = [(photo, "a photo of the run's data: its out-of-fold model", []),
+                 (new_photo, "a new photo: all fold models", []),
+                 (new_photo, "a new photo: all fold models", ["--faithfulness-steps", "0"]),
+                 (new_photo, "a new photo: all fold models", ["--faithfulness-steps", "20"])]
+        for image, what, options in cases:
+            with tempfile.TemporaryDirectory() as out:
+                started = time.perf_counter()
+                done = subprocess.run([str(painxai), "explain", "--run", str(args.run), "--image", str(image), "--out",
+                                       out, *options], capture_output=True, text=True, check=False,
+                                      env={**os.environ, "COLUMNS": "200"})
+                seconds = time.perf_counter() - started
+            state = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+            print(f"painxai explain, {what}, {' '.join(options) or 'default options'}: {seconds:.1f} s wall, {state}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from benchlib import machine
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 UPLOAD_LIMIT_S = 120
+IDLE_S = 45
 
 
 def rss_mib(pid: int) -> float:
@@ -40,6 +41,16 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds used so far by process ``pid`` and its threads, or by the whole machine when None."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        return (int(fields[0]) + int(fields[1]) + int(fields[2])) / ticks  # user, nice, system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
 
 
 def free_port() -> int:
@@ -101,6 +112,7 @@ async def drive(base: str, photo: Path, models: int, sessions: int, rounds: int,
                   f"server RSS {rss_mib(server_pid):.0f} MiB")
             samples: list[float] = []
             for number in range(1, rounds + 1):
+                server_cpu, machine_cpu = cpu_seconds(server_pid), cpu_seconds()
                 start = asyncio.Event()
                 tasks = [asyncio.create_task(one_session(browser, base, photo, models, start)) for _ in range(sessions)]
                 await asyncio.sleep(3)  # every session has its page open
@@ -108,7 +120,12 @@ async def drive(base: str, photo: Path, models: int, sessions: int, rounds: int,
                 times = sorted(await asyncio.gather(*tasks))
                 samples += times
                 print(f"round {number}: {sessions} sessions, upload to {models} results: "
-                      + ", ".join(f"{t:.1f}" for t in times) + f" s; server RSS {rss_mib(server_pid):.0f} MiB")
+                      + ", ".join(f"{t:.1f}" for t in times) + f" s; server RSS {rss_mib(server_pid):.0f} MiB; CPU "
+                      f"{cpu_seconds(server_pid) - server_cpu:.1f} s in the server, "
+                      f"{cpu_seconds() - machine_cpu:.1f} s on the machine (the browser's pages too)")
+            await asyncio.sleep(IDLE_S)
+            print(f"after {IDLE_S} s idle (the closed sessions' state expires after server.disconnectedSessionTTL): "
+                  f"server RSS {rss_mib(server_pid):.0f} MiB")
             quantiles = statistics.quantiles(samples, n=20, method="inclusive")
             print(f"all rounds: p50 {statistics.median(samples):.1f} s, p95 {quantiles[18]:.1f} s "
                   f"({len(samples)} uploads)")
