@@ -147,8 +147,9 @@ class FusedEnsemble:
         # When the folds differ only after ``layer`` (a run whose folds trained only their heads), its
         # activations are the same for every fold: computed once by ``lower`` (tail 0's layers up to it),
         # then each fold's ``upper`` part goes from there to its logits. Otherwise each fold runs its tail.
-        self.shared_activations = same_weights_up_to(tails, layer)
-        lower = keras.Model(tails[0].inputs[0], layer_output(tails[0], layer)) if self.shared_activations else None
+        lower = keras.Model(tails[0].inputs[0], layer_output(tails[0], layer))
+        self.shared_activations = same_weights(lower, tails)
+        lower = lower if self.shared_activations else None
         uppers = [
             keras.Model(layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)) if lower is not None
             else keras.Model(tail.inputs[0], [layer_output(tail, layer), layer_output(tail, LOGITS_LAYER)])
@@ -227,10 +228,9 @@ class FusedEnsemble:
         return np.stack([prob_pain_from_logits(fold_logits) for fold_logits in logits])
 
 
-def same_weights_up_to(tails: list[keras.Model], layer: str) -> bool:
-    """True when every tail has the same weights in all layers from its input up to ``layer`` (so the
-    activations at ``layer`` are the same for every fold)."""
-    lower = keras.Model(tails[0].inputs[0], layer_output(tails[0], layer))
+def same_weights(lower: keras.Model, tails: list[keras.Model]) -> bool:
+    """True when every tail has the same weights as ``lower`` (a part of the first tail) in each of its
+    layers, so that ``lower``'s output is the same for every fold."""
     for part in lower.layers:
         if not part.weights:
             continue
