@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def _print_table(report: dict[str, Any]) -> None:
         table.add_column(column)
     for name, entry in report["models"].items():
         shares = entry["region_shares"]
-        cue = "–" if shares is None else f"{cue_share(shares):.2f}"
+        share = math.nan if shares is None else cue_share(shares)
+        cue = "–" if shares is None else "– (empty map)" if math.isnan(share) else f"{share:.2f}"
         faith = entry.get("faithfulness")
         deletion = "–" if faith is None else f"{faith['deletion_auc']:.3f} ({faith['random_deletion_auc']:.3f})"
         table.add_row(name, f"{entry['prob_pain_mean']:.3f} ± {entry['prob_pain_std']:.3f}",
