@@ -188,8 +188,11 @@ else:
     shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
     st.dataframe(shares.map(lambda v: "-" if pd.isna(v) else f"{v:.0%}"), width="stretch")
     st.caption("- : the map has no positive mass, so it points nowhere.")
-    long = tables.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
-    st.plotly_chart(figures.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
+    # The chart repeats the table; drawn on request, since plotly's script is the heaviest thing a browser
+    # loads on this page (five sessions' browsers on one 2-core machine: bench/bench_load.py).
+    if st.toggle("Show the shares as a chart", key="assess_regions_chart"):
+        long = tables.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
+        st.plotly_chart(figures.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
 
 content = report_doc.ReportContent(
     photo=face_box.draw_box(image, box),

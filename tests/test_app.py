@@ -319,6 +319,9 @@ def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(asses
     assert len(at.image) == 1 + len(ASSESS_MODELS) + 1  # the photo with its box, the maps, the colour bar
     assert "research software" in at.warning[0].value.lower()
     assert {b.label for b in at.download_button} == {"Report (PNG)", "Report (PDF)"}
+    assert not at.get("plotly_chart")  # the region shares' chart is drawn on request only
+    at.toggle(key="assess_regions_chart").set_value(True).run(timeout=180)
+    assert len(at.get("plotly_chart")) == 1
     at.toggle(key="counterfactual").set_value(True).run(timeout=180)
     assert not at.exception
     assert any("Counterfactual" in c.value for c in at.caption)
