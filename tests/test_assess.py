@@ -94,3 +94,16 @@ def test_painxai_explain_writes_pngs_and_json(tiny_run: Path, photo: Path, tmp_p
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     bad = CliRunner().invoke(app, [*args[:-2], "--method", "magic"])
     assert bad.exit_code == 2 and "unknown method" in bad.output
+
+
+def test_op_by_op_restores_tensorflows_setting_also_after_an_error():
+    import tensorflow as tf
+
+    from painxai.inference.assess import op_by_op
+
+    assert not tf.config.functions_run_eagerly()
+    with op_by_op():
+        assert tf.config.functions_run_eagerly()
+    with pytest.raises(RuntimeError), op_by_op():
+        raise RuntimeError("a failed assessment")
+    assert not tf.config.functions_run_eagerly()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +27,6 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
         raise RequestError(f"--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0; got {text!r}")
     return box  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _op_by_op() -> Iterator[None]:
-    """Run TensorFlow's compiled functions op by op inside the block (the same results).
-
-    One photo is one call per model: tracing and optimising each model's compiled function (0.6-2.2 s per
-    model on the demo run, 2 cores) costs more than it saves; op by op its first map takes 0.2-0.4 s.
-    """
-    import tensorflow as tf
-
-    before = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
-    try:
-        yield
-    finally:
-        tf.config.run_functions_eagerly(before)
 
 
 def _parse_folds(text: str) -> str | list[int]:
@@ -77,7 +58,7 @@ def explain(
     from painxai.data.images import load_image
     from painxai.data.regions import read_label_map
     from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
-    from painxai.inference.assess import assess_photo, faithfulness_scores, load_ensembles
+    from painxai.inference.assess import assess_photo, faithfulness_scores, load_ensembles, op_by_op
     from painxai.inference.gate import PhotoRefusedError, screen_photo
     from painxai.inference.out_of_fold import choose_folds, find_in_run, fold_subset
     from painxai.runs.reader import Run
@@ -99,7 +80,7 @@ def explain(
             choices = {name: choose_folds(e.folds, match, chosen_folds) for name, e in ensembles.items()}
         except ValueError as error:
             raise RequestError(f"--folds: {error}") from None
-        with _op_by_op():
+        with op_by_op():
             assessment = assess_photo(photo, the_run, box=chosen_box, method=method, target=target,
                                       label_map=truth, ensembles=ensembles, screening=screening, choices=choices)
     if assessment.face_search is not None and assessment.face_search.status != "one":
@@ -121,7 +102,7 @@ def explain(
         entry = result.summary()
         if faithfulness_steps:
             used = fold_subset(ensembles[name], result.folds)
-            with _op_by_op():
+            with op_by_op():
                 entry["faithfulness"] = faithfulness_scores(used, result, faithfulness_steps)
         report["models"][name] = entry
         titles[name] = f"{name}\np(pain) {result.prob_mean:.2f} ± {result.prob_std:.2f}"
@@ -143,8 +124,12 @@ def _print_table(report: dict[str, Any]) -> None:
         table.add_column(column)
     for name, entry in report["models"].items():
         shares = entry["region_shares"]
-        share = math.nan if shares is None else cue_share(shares)
-        cue = "–" if shares is None else "– (empty map)" if math.isnan(share) else f"{share:.2f}"
+        if shares is None:
+            cue = "–"
+        elif math.isnan(share := cue_share(shares)):
+            cue = "– (empty map)"
+        else:
+            cue = f"{share:.2f}"
         faith = entry.get("faithfulness")
         deletion = "–" if faith is None else f"{faith['deletion_auc']:.3f} ({faith['random_deletion_auc']:.3f})"
         table.add_row(name, f"{entry['prob_pain_mean']:.3f} ± {entry['prob_pain_std']:.3f}",

@@ -156,7 +156,7 @@ class FusedEnsemble:
             for tail in tails
         ]
         self.units = int(uppers[0].outputs[-1].shape[-1])
-        trunk_ref = None if ensemble.trunk is None else weakref.ref(ensemble.trunk)
+        trunk_ref = self._trunk
         lower_ref = None if lower is None else weakref.ref(lower)
         upper_refs = [weakref.ref(upper) for upper in uppers]
         self._parts = [lower, *uppers]  # alive as long as this object (the cache entry keyed by the ensemble)

@@ -9,7 +9,8 @@ on the crop and mapped back onto the photo through the crop transform.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,22 @@ def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | Non
         return None, None
     label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
     return landmarks, label_map
+
+
+@contextlib.contextmanager
+def op_by_op() -> Iterator[None]:
+    """Run TensorFlow's compiled functions op by op inside the block (the same results), for a process that
+    assesses one photo: tracing and optimising each model's compiled function (0.6-2.2 s per model on the
+    demo run, 2 cores) costs more than it saves on one call; op by op a model's first map takes 0.2-0.4 s.
+    """
+    import tensorflow as tf
+
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
 
 
 def load_ensembles(
