@@ -123,9 +123,9 @@ def main() -> None:
     parser.add_argument("--cache", default=None, help="face-crop cache (default: $PAINXAI_HOME/cache)")
     parser.add_argument("--folds", default="2,5")
     parser.add_argument("--variants", default="2x1,1x2")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the demo profile's)")
     parser.add_argument("--size", type=int, default=None, help="input side (default: SPECS demo size)")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=None, help="batch (default: the demo profile's)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--isa", default="", help="ONEDNN_MAX_CPU_ISA for the workers (e.g. AVX2)")
@@ -137,6 +137,10 @@ def main() -> None:
         from painxai.paths import home
 
         args.cache = str(home() / "cache")
+    from painxai.training.profiles import PROFILES
+
+    args.epochs = args.epochs or PROFILES["demo"].ncnn_max_epochs
+    args.batch = args.batch or PROFILES["demo"].ncnn_batch_size
     if args.size is None:
         from painxai.models import SPECS
 

@@ -77,6 +77,25 @@ def test_load_ensembles_rejects_unknown_models_and_folds(tiny_run: Path) -> None
     assert load_ensembles(run, ["ncnn"], folds=1)["ncnn"].folds == [1]
 
 
+def test_ensembles_loaded_in_the_background_match_and_raise_on_reading(tiny_run: Path) -> None:
+    import threading
+
+    from painxai.inference.assess import load_ensembles
+    from painxai.runs.reader import Run, RunError
+
+    run = Run(tiny_run)
+    crop = np.random.default_rng(0).integers(0, 256, (1, 120, 120, 3), dtype=np.uint8)
+    loading = load_ensembles(run, "ncnn", background=True)
+    assert list(loading) == ["ncnn"] and len(loading) == 1
+    np.testing.assert_allclose(loading["ncnn"].predict(crop), load_ensembles(run, "ncnn")["ncnn"].predict(crop),
+                               rtol=1e-5)
+    # A fold that does not exist fails in the loader thread; the reader gets the error, nothing hangs.
+    failing = load_ensembles(run, "ncnn", folds=5, background=True)
+    with pytest.raises(RunError, match="no finished fold"):
+        failing["ncnn"]
+    assert all(t.daemon for t in threading.enumerate() if t.name == "painxai-load-ensembles")
+
+
 def test_painxai_explain_writes_pngs_and_json(tiny_run: Path, photo: Path, tmp_path: Path) -> None:
     from painxai.cli import app
 

@@ -158,9 +158,13 @@ def op_by_op() -> Iterator[None]:
 
 
 def load_ensembles(
-    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all"
-) -> dict[str, FoldEnsemble]:
-    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id)."""
+    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all", background: bool = False
+) -> Mapping[str, FoldEnsemble]:
+    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id).
+
+    ``background``: return at once and load them one after another in a background thread, in order
+    (:class:`EnsemblesLoading`); reading one waits for it.
+    """
     available = run.models()
     if isinstance(models, str):
         names = available if models == "all" else [name.strip() for name in models.split(",") if name.strip()]
@@ -171,7 +175,43 @@ def load_ensembles(
         raise RequestError(f"model(s) {unknown or names} not in run {run.name}; "
                            f"it has {', '.join(available) or 'none'}")
     chosen = None if folds == "all" else [int(folds)]
+    if background:
+        return EnsemblesLoading(run, names, chosen)
     return {name: run.ensemble(name, folds=chosen) for name in names}
+
+
+class EnsemblesLoading(Mapping):
+    """Fold ensembles loaded one after another by a background thread; ``loading[name]`` waits for that one
+    (and raises what loading it raised). Iterating yields the names in loading order.
+
+    Why: building a model is Python (it holds the interpreter), explaining one is mostly TensorFlow kernels
+    (they release it), so a one-photo process explains each model while the next one is built. The thread is
+    a daemon: a process that stops early does not wait for models it no longer needs.
+    """
+
+    def __init__(self, run: Run, names: Sequence[str], folds: list[int] | None) -> None:
+        import threading
+        from concurrent.futures import Future
+
+        self._futures: dict[str, Future] = {name: Future() for name in names}
+
+        def load_in_order() -> None:
+            for name, future in self._futures.items():
+                try:
+                    future.set_result(run.ensemble(name, folds=folds))
+                except BaseException as error:  # handed to the reader, raised there
+                    future.set_exception(error)
+
+        threading.Thread(target=load_in_order, name="painxai-load-ensembles", daemon=True).start()
+
+    def __getitem__(self, name: str) -> FoldEnsemble:
+        return self._futures[name].result()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._futures)
+
+    def __len__(self) -> int:
+        return len(self._futures)
 
 
 def assess_model(
@@ -235,17 +275,35 @@ def assess_photo(
     screening: Screening | None = None,
     choices: Mapping[str, FoldChoice] | None = None,
 ) -> Assessment:
-    """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run.
+    """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run: :func:`begin_assessment`,
+    then :func:`add_model` for each ensemble.
 
     choices: per model the folds to use and whether they are out-of-fold
     (:func:`painxai.inference.out_of_fold.choose_folds`); each ensemble is restricted to them.
+    ensembles: already loaded ensembles (the dashboard caches them); default: load ``models`` / ``folds``
+    from ``run``. The other arguments: see :func:`begin_assessment`.
+    """
+    assessment = begin_assessment(image, box, label_map, screening)
+    if ensembles is None:
+        ensembles = load_ensembles(run, models, folds)
+    for name, ensemble in ensembles.items():
+        add_model(assessment, ensemble, method, target, (choices or {}).get(name))
+    return assessment
+
+
+def begin_assessment(
+    image: np.ndarray,
+    box: Box | None = None,
+    label_map: np.ndarray | None = None,
+    screening: Screening | None = None,
+) -> Assessment:
+    """The assessment of one RGB uint8 photo (H, W, 3) before any model: its face box and region label map.
 
     box: the face box (x0, y0, x1, y1) in photo pixels, drawn by hand; None = detect it. Either way
     the photo passes the input gate first (:mod:`painxai.inference.gate`; ``screening``: its verdict
     when the caller already has it): a photo without a usable face raises PhotoRefusedError and
     nothing is scored. label_map: known regions (e.g. the twin's ground truth); None = draw them
-    from FaceMesh landmarks when those are trustworthy. ensembles: already loaded ensembles (the
-    dashboard caches them); default: load ``models`` / ``folds`` from ``run``.
+    from FaceMesh landmarks when those are trustworthy.
     """
     from painxai.faces.landmarks import landmark_region_masks
     from painxai.inference.gate import screen_photo
@@ -254,22 +312,32 @@ def assess_photo(
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 photo (H, W, 3); got {image.dtype} {image.shape}")
     screening = (screening or screen_photo(image, box)).require()
-    used_box, search, landmarks = screening.box, screening.search, screening.landmarks
+    landmarks = screening.landmarks
     if label_map is None:
         label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks and landmarks.ok else None
     elif label_map.shape != image.shape[:2]:
         raise ValueError(f"label map {label_map.shape} does not match the photo {image.shape[:2]}")
-    if ensembles is None:
-        ensembles = load_ensembles(run, models, folds)
-    assessment = Assessment(image=image, box=used_box, face_search=search, landmarks=landmarks, label_map=label_map)
+    return Assessment(
+        image=image, box=screening.box, face_search=screening.search, landmarks=landmarks, label_map=label_map
+    )
+
+
+def add_model(
+    assessment: Assessment,
+    ensemble: FoldEnsemble,
+    method: str = "gradcam",
+    target: str = PAIN,
+    choice: FoldChoice | None = None,
+) -> ModelAssessment:
+    """Assess the photo of ``assessment`` with one fold ensemble (restricted to ``choice``'s folds when
+    given) and store the result under the model's name; returns it."""
     from painxai.inference.out_of_fold import fold_subset
 
-    for name, ensemble in ensembles.items():
-        choice = (choices or {}).get(name)
-        chosen = ensemble if choice is None else fold_subset(ensemble, choice.folds)
-        assessment.models[name] = assess_model(image, used_box, chosen, method, target, label_map)
-        assessment.models[name].fold_choice = choice
-    return assessment
+    chosen = ensemble if choice is None else fold_subset(ensemble, choice.folds)
+    result = assess_model(assessment.image, assessment.box, chosen, method, target, assessment.label_map)
+    result.fold_choice = choice
+    assessment.models[ensemble.name] = result
+    return result
 
 
 def faithfulness_scores(ensemble: FoldEnsemble, model: ModelAssessment, steps: int = 20) -> dict[str, float]:
