@@ -47,3 +47,28 @@ def test_resume_refuses_a_model_trained_at_another_input_size(tmp_path: Path) ->
     check_input_sizes(old, demo, ("vgg16",), tmp_path)  # only the models asked are checked
     weights.unlink()
     check_input_sizes(old, demo, ("ncnn",), tmp_path)  # deleted: retrained from scratch
+
+
+def test_resume_refuses_to_add_folds_trained_under_another_protocol(tmp_path: Path) -> None:
+    """A demo run whose finished N-CNN folds trained in batches of 8 for 20 epochs cannot get more folds from
+    this version (batches of 4, 12 epochs): its metrics would mix two trainings. A finished model, or one
+    without a finished fold, is fine."""
+    import pytest
+
+    from painxai.runs import layout
+    from painxai.training.profiles import PROFILES, TrainError, protocol_text
+    from painxai.training.protocol import check_protocols
+
+    demo = PROFILES["demo"]
+    old_ncnn = "end to end, RMSprop lr 0.0001, batch 8, patience 10, epoch cap 20"
+    assert protocol_text("ncnn", demo) != old_ncnn
+    settings = {"ncnn": {"protocol": old_ncnn}, "vgg16": {"protocol": protocol_text("vgg16", demo)}}
+    old = {"k": 2, "model_settings": settings}
+    check_protocols(old, demo, [("ncnn", 0), ("ncnn", 1), ("vgg16", 1)], tmp_path)  # nothing finished yet
+    done = layout.fold_dir(tmp_path, "ncnn", 0) / layout.DONE
+    done.parent.mkdir(parents=True)
+    done.write_text("done")
+    assert layout.is_fold_done(tmp_path, "ncnn", 0)
+    with pytest.raises(TrainError, match="ncnn's finished folds were trained with"):
+        check_protocols(old, demo, [("ncnn", 1)], tmp_path)
+    check_protocols(old, demo, [("vgg16", 1)], tmp_path)  # only models with folds left are checked

@@ -121,6 +121,21 @@ def check_input_sizes(existing: dict, profile: Profile, models: Sequence[str], o
             )
 
 
+def check_protocols(existing: dict, profile: Profile, jobs: Sequence[tuple[str, int]], out: Path) -> None:
+    """Refuse to add folds to a model whose finished folds were trained under another protocol (a run made
+    by an older version, e.g. N-CNN in batches of 8 for 20 epochs before the demo moved to 4 and 12): its
+    folds would mix two trainings under one row of metrics. ``jobs``: the (model, fold) pairs left to train."""
+    for name in sorted({model for model, _fold in jobs}, key=MODEL_NAMES.index):
+        recorded = existing.get("model_settings", {}).get(name, {}).get("protocol")
+        finished = any(layout.is_fold_done(out, name, fold) for fold in range(int(existing.get("k", 0))))
+        if finished and recorded is not None and recorded != protocol_text(name, profile):
+            raise TrainError(
+                f"{out}: cannot resume: {name}'s finished folds were trained with \"{recorded}\", and this version "
+                f"trains it with \"{protocol_text(name, profile)}\" under the {profile.name} profile. Use a new "
+                f"--out folder, or delete {out / name} to retrain that model."
+            )
+
+
 def _prepare_run(config: TrainConfig, profile: Profile) -> tuple[pd.DataFrame, dict, dict]:
     """Validate inputs, create or check the run folder, and return (manifest, folds, run.json)."""
     manifest = read_manifest(config.manifest)
@@ -369,11 +384,12 @@ def train(
     if config.weights == "pretrained":
         _require_pretrained(config.models)
     started = time.perf_counter()
-    manifest, folds_doc, _document = _prepare_run(config, profile)
+    manifest, folds_doc, document = _prepare_run(config, profile)
     out = Path(config.out)
     folds = [config.fold] if config.fold is not None else list(range(int(folds_doc["k"])))
     jobs = [(m, f) for m in config.models for f in folds if not layout.is_fold_done(out, m, f)]
     skipped = [(m, f) for m in config.models for f in folds if layout.is_fold_done(out, m, f)]
+    check_protocols(document, profile, jobs, out)
     summary = RunSummary(out=out, skipped=skipped)
     reporter.run_started(len(jobs), len(summary.skipped))
     if not jobs:
