@@ -75,7 +75,7 @@ def explain(
         if not screening.accepted:
             raise PhotoRefusedError(f"{image}: {screening.reason} (--box x0,y0,x1,y1 in photo pixels)")
         truth = read_label_map(image, photo.shape)
-        # Each model is explained while the next one is built (see EnsemblesLoading): 2-3 s less in all.
+        # Each model is explained while the next one is built (EnsemblesLoading): 1-2 s less on the demo run.
         ensembles = load_ensembles(the_run, models, "all", background=True)
         match = find_in_run(the_run, path=image)  # a photo of the run's own data: by path, else by SHA-256
         assessment = begin_assessment(photo, chosen_box, truth, screening)
