@@ -25,22 +25,14 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_assess import photo_of, vector_flags
+from bench_assess import photo_of
 
-from benchlib import machine
+from benchlib import machine, rss_mib, vector_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 UPLOAD_LIMIT_S = 120
 IDLE_S = 45
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of process ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def cpu_seconds(pid: int | None = None) -> float:

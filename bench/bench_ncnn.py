@@ -25,18 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import cpu_model, machine
-
-
-def vector_flags() -> str:
-    """The CPU's AVX flags (avx2, avx512f, ...) from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return " ".join(sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "fma"))))
-    except OSError:
-        pass
-    return "unknown"
+from benchlib import cpu_model, machine, vector_flags
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -22,6 +22,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+# The flags that decide which kernels TensorFlow's oneDNN can use.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def vector_flags() -> str:
+    """The CPU's :data:`VECTOR_FLAGS` that it has (from /proc/cpuinfo), or "unknown"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return " ".join(flag for flag in VECTOR_FLAGS if flag in flags) or "none of " + " ".join(VECTOR_FLAGS)
+    except OSError:
+        pass
+    return "unknown"
+
+
 def machine() -> str:
     """One line: usable cores, CPU model, load average (other work inflates timings), Python."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -43,10 +59,10 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def rss_mib() -> float:
-    """This process's resident memory in MiB (Linux /proc), NaN elsewhere."""
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory in MiB of process ``pid`` (default: this one; Linux /proc), NaN elsewhere."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     except OSError:

@@ -81,10 +81,7 @@ def explain(
         assessment = begin_assessment(photo, chosen_box, truth, screening)
         choices = {}
         for name, ensemble in ensembles.items():
-            try:
-                choices[name] = choose_folds(ensemble.folds, match, chosen_folds)
-            except ValueError as error:
-                raise RequestError(f"--folds: {error}") from None
+            choices[name] = choose_folds(ensemble.folds, match, chosen_folds)  # RequestError: shown as it is
             with op_by_op():
                 result = add_model(assessment, ensemble, method, target, choices[name])
                 if faithfulness_steps:
