@@ -22,8 +22,8 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-# The flags that decide which kernels TensorFlow's oneDNN can use.
-VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+# The flags that decide which float32 kernels TensorFlow's oneDNN can use (AVX2 or AVX-512).
+VECTOR_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16")
 
 
 def vector_flags() -> str:
