@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -93,19 +94,28 @@ def start_warming(run: Run) -> None:
         STORE.warm(run, run.models())
 
 
-def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
-    """The fold ensembles of ``models``; a progress bar while some still load. A model whose folds fail to
-    load is left out with a warning naming the file (the other models go on)."""
-    loaded = {}
-    waiting = [model for model in models if not STORE.loaded(run, model)]
-    bar = st.progress(0.0, text="Loading the fold models…") if waiting else None
-    for index, model in enumerate(models):
-        if bar is not None:
-            bar.progress(index / len(models), text=f"Loading the fold models of {model}…")
+def each_ensemble(run: Run, models: list[str]) -> Iterator[tuple[str, FoldEnsemble | None]]:
+    """(model, its fold ensemble) for each of ``models`` in turn, each as soon as it is loaded (the first
+    can be used while the next still loads); None, with a warning naming the file, for a model whose folds
+    fail to load (the other models go on)."""
+    for model in models:
         try:
-            loaded[model] = STORE.get(run, model)
+            yield model, STORE.get(run, model)
         except PainxaiError as error:
             st.warning(f"{model} is unavailable: {error}", icon=":material/warning:")
+            yield model, None
+
+
+def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
+    """The fold ensembles of ``models`` (see :func:`each_ensemble`); a progress bar while some still load."""
+    waiting = [model for model in models if not STORE.loaded(run, model)]
+    bar = st.progress(0.0, text="Loading the fold models…") if waiting else None
+    loaded = {}
+    for index, (model, ensemble) in enumerate(each_ensemble(run, models)):
+        if bar is not None:
+            bar.progress((index + 1) / len(models), text=f"Loaded the fold models of {model}…")
+        if ensemble is not None:
+            loaded[model] = ensemble
     if bar is not None:
         bar.empty()
     return loaded

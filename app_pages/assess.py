@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import ensembles, require_run
+from app_pages._shared import each_ensemble, require_run
 from painxai.dashboard import face_box, figures, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import out_of_fold, report_doc
-from painxai.inference.assess import assess_photo
+from painxai.inference.assess import add_model, begin_assessment
 from painxai.inference.gate import MIN_FACE_SIDE, screen_photo
 
 DISPLAY_SIZE = 224  # pixels of the face crop the maps are drawn on
@@ -114,30 +114,38 @@ if not models:
 method = "counterfactual" if counterfactual else "gradcam"
 request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method, fold_request)
 stored = st.session_state.get("assessment")
-loaded = ensembles(run, models)
 if stored is None or stored[0] != request:
-    if not loaded:
-        st.error("None of the chosen models could be loaded (see the warnings above).", icon=":material/error:")
-        st.stop()
-    try:
-        choices = {m: out_of_fold.choose_folds(e.folds, match, fold_request) for m, e in loaded.items()}
-    except PainxaiError as error:
-        st.error(str(error), icon=":material/error:")
-        st.stop()
-    with st.spinner("Reading the face with every fold model…"):
-        result = assess_photo(image, run, box=used.box, method=method, ensembles=loaded, screening=used,
-                              choices=choices)
-    stored = (request, result)
-    st.session_state["assessment"] = stored  # this session only
+    stored = (request, begin_assessment(image, box=used.box, screening=used))
+    st.session_state["assessment"] = stored  # this session only; filled model by model below
 assessment = stored[1]
-verdicts = list(assessment.models.values())
 
 st.subheader("What the models say")
+# Each model's card fills in as soon as its own fold ensemble is ready: on a server that has just started,
+# the first answers do not wait for the models still loading.
 with st.container(horizontal=True):
-    for verdict in verdicts:
-        with st.container(border=True, width=170):
-            st.metric(verdict.name, f"{verdict.prob_mean:.0%}", help="Pain probability, mean over the fold models")
-            st.caption(f"± {verdict.prob_std:.0%} · {verdict.n_pain} of {len(verdict.folds)} folds say pain")
+    cards = {model: st.container(border=True, width=170).empty() for model in models}
+loaded = {}
+for model, ensemble in each_ensemble(run, models):
+    if ensemble is None:
+        cards[model].caption(f"{model}: unavailable")
+        continue
+    loaded[model] = ensemble
+    if model not in assessment.models:
+        cards[model].caption(f"{model}: reading the face…")
+        try:
+            add_model(assessment, ensemble, method=method,
+                      choice=out_of_fold.choose_folds(ensemble.folds, match, fold_request))
+        except PainxaiError as error:
+            st.error(str(error), icon=":material/error:")
+            st.stop()
+    verdict = assessment.models[model]
+    with cards[model].container():
+        st.metric(verdict.name, f"{verdict.prob_mean:.0%}", help="Pain probability, mean over the fold models")
+        st.caption(f"± {verdict.prob_std:.0%} · {verdict.n_pain} of {len(verdict.folds)} folds say pain")
+if not loaded:
+    st.error("None of the chosen models could be loaded (see the warnings above).", icon=":material/error:")
+    st.stop()
+verdicts = [assessment.models[model] for model in models if model in loaded]
 consensus = assessment.consensus
 st.info(consensus, icon=":material/groups:")
 fold_notes = {v.fold_choice.note for v in verdicts if v.fold_choice is not None}
