@@ -227,6 +227,60 @@ def test_overlay_and_scales() -> None:
         display.overlay(image.astype(np.float32), heatmap)
 
 
+@pytest.mark.parametrize("cmap", list(display.CMAPS))
+def test_an_overlay_pixel_is_the_photo_pixel_where_the_map_is_zero(cmap: str) -> None:
+    photo = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    heatmap = np.zeros((64, 48), np.float32)
+    heatmap[10:30, 5:25] = np.linspace(0.5, 3.0, 20 * 20, dtype=np.float32).reshape(20, 20)
+    heatmap[40:50, 30:40] = -1.0  # negative values (a counterfactual's other side) count as 0 too
+    shown = display.overlay(photo, heatmap, vmax=2.0, cmap=cmap)
+    zero = heatmap <= 0
+    np.testing.assert_array_equal(shown[zero], photo[zero])
+    # Opacity grows with the value: at vmax and above the pixel is the top colour at MAX_ALPHA's opacity.
+    top = display.colourise(np.array(1.0), cmap).astype(float)
+    expected = photo[25, 20] + display.MAX_ALPHA * (top - photo[25, 20])
+    np.testing.assert_allclose(shown[25, 20], expected, atol=1.0)
+    moved = np.abs(shown.astype(int) - photo.astype(int)).sum(axis=-1)
+    assert moved[11, 6] < moved[28, 20]  # a weak value changes the photo less than a strong one
+    # Every map is read against its own maximum when vmax is None, and an empty map leaves the photo alone.
+    np.testing.assert_array_equal(display.overlay(photo, np.zeros((8, 8))), photo)
+
+
+def test_the_default_colour_map_is_perceptually_uniform_and_jet_stays_available() -> None:
+    from matplotlib import colormaps
+
+    assert display.DEFAULT_CMAP in ("inferno", "magma", "viridis", "plasma", "cividis", "turbo")
+    assert "jet" in display.CMAPS and display.DEFAULT_CMAP in display.CMAPS
+    for name in display.CMAPS:
+        assert name in colormaps
+
+
+def test_region_outlines_follow_the_label_map() -> None:
+    picture = np.zeros((10, 12, 3), np.uint8)
+    labels = np.zeros((10, 12), np.uint8)
+    labels[2:6, 3:9] = 2
+    labels[6:9, 3:9] = 5
+    outlined = display.outline_regions(picture, labels)
+    drawn = (outlined == display.OUTLINE_COLOUR).all(axis=-1)
+    assert drawn[2, 3:9].all() and drawn[2:6, 3].all()  # the top and left borders of region 2
+    assert drawn[6, 4] and drawn[5, 4]  # both sides of the border between regions 2 and 5
+    assert not drawn[3:5, 4:8].any()  # the inside of a region stays as it was
+    assert not drawn[labels == 0].any()  # outside every region: nothing drawn
+    assert not picture.any()  # the input is not modified
+    with pytest.raises(ValueError, match="does not match"):
+        display.outline_regions(picture, labels[:5])
+
+
+def test_scale_labels_and_a_horizontal_colour_bar() -> None:
+    assert display.scale_label(17.5) == "0–17.5"
+    assert display.scale_label(None, np.array([[0.0, 2.25]])) == "0–2.25"
+    assert display.scale_label(None, np.zeros((3, 3))) == "0 (empty map)"
+    bar = display.colour_bar(1.0, height=6, width=100, horizontal=True)
+    assert bar.shape == (6, 100, 3)
+    np.testing.assert_array_equal(bar[0, 0], display.colourise(np.array(0.0)))  # 0 on the left
+    np.testing.assert_array_equal(bar[5, 99], display.colourise(np.array(1.0)))  # the top on the right
+
+
 def test_side_by_side_figure_renders_a_png() -> None:
     photo = np.zeros((40, 40, 3), np.uint8)
     maps = {"a": np.random.default_rng(0).random((40, 40)), "b": np.zeros((40, 40))}

@@ -24,6 +24,21 @@ if TYPE_CHECKING:
 # (bilinearly upsampled) CAMs the 99th percentile sits just under the true peak.
 SHARED_PERCENTILE = 99.0
 
+#: Colour maps a page offers, with the words it shows. The default is perceptually uniform (equal steps in
+#: value look like equal steps in colour, and it reads in grey too); jet is the paper's choice, kept for
+#: comparison with its Figure 1 (its bright cyan and yellow bands suggest edges that are not in the map).
+CMAPS: dict[str, str] = {
+    "inferno": "inferno (perceptually uniform)",
+    "turbo": "turbo (rainbow-like, smoother than jet)",
+    "jet": "jet (the paper's)",
+}
+DEFAULT_CMAP = "inferno"
+#: The opacity of the top colour in an overlay; lower values are proportionally more transparent.
+MAX_ALPHA = 0.7
+#: Colour of the NFCS region outlines (:func:`outline_regions`): white reads over the dark end of inferno
+#: and over skin; the maps' top colours are warm, so it does not blend into a hot spot.
+OUTLINE_COLOUR = (255, 255, 255)
+
 
 def normalise(heatmap: np.ndarray, vmax: float | None = None) -> np.ndarray:
     """Map values to [0, 1] as ``clip(heatmap / vmax, 0, 1)``; vmax None = the map's own maximum.
@@ -91,7 +106,7 @@ def resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(heatmap, mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
 
 
-def colourise(values: np.ndarray, cmap: str = "jet") -> np.ndarray:
+def colourise(values: np.ndarray, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     """RGB uint8 (..., 3) colours of values in [0, 1] through a matplotlib colour map."""
     from matplotlib import colormaps
 
@@ -100,13 +115,16 @@ def colourise(values: np.ndarray, cmap: str = "jet") -> np.ndarray:
 
 
 def overlay(
-    image: np.ndarray, heatmap: np.ndarray, vmax: float | None = None, cmap: str = "jet", alpha: float = 0.45
+    image: np.ndarray, heatmap: np.ndarray, vmax: float | None = None, cmap: str = DEFAULT_CMAP,
+    alpha: float = MAX_ALPHA,
 ) -> np.ndarray:
-    """Blend a map over a photo: ``(1 - alpha) * image + alpha * colour(heatmap / vmax)``.
+    """Blend a map over a photo, the colour's opacity following the value: with ``v = clip(heatmap / vmax,
+    0, 1)`` each pixel is ``(1 - alpha * v) * image + alpha * v * colour(v)``.
 
-    image: RGB uint8 (H, W, 3). heatmap: raw float map (h, w), resized bilinearly to (H, W) when it
-    differs. vmax: the value drawn with the top colour; None = the map's own maximum. Returns RGB
-    uint8 (H, W, 3).
+    Where the map is 0 the result is the photo's pixel exactly; at ``vmax`` and above it is the top colour
+    at opacity ``alpha``. image: RGB uint8 (H, W, 3). heatmap: raw float map (h, w), resized bilinearly to
+    (H, W) when it differs. vmax: the value drawn with the top colour; None = the map's own maximum.
+    Returns RGB uint8 (H, W, 3).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
@@ -116,22 +134,61 @@ def overlay(
     heatmap = np.asarray(heatmap)
     if heatmap.ndim != 2:
         raise ValueError(f"heatmap must be 2-D (H, W); got shape {heatmap.shape}")
-    colours = colourise(normalise(resize_map(heatmap, image.shape[:2]), vmax), cmap).astype(np.float32)
-    blended = (1.0 - alpha) * image.astype(np.float32) + alpha * colours
+    values = normalise(resize_map(heatmap, image.shape[:2]), vmax)
+    colours = colourise(values, cmap).astype(np.float32)
+    opacity = (alpha * values)[..., None]
+    photo = image.astype(np.float32)
+    # photo + opacity * (colour - photo): exactly the photo's integer value (plus 0.5, floored) where opacity is 0.
+    blended = photo + opacity * (colours - photo)
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
-def colour_bar(vmax: float, cmap: str = "jet", height: int = 256, width: int = 24) -> np.ndarray:
-    """A vertical colour bar RGB uint8 (height, width, 3), 0 at the bottom and ``vmax`` at the top.
+def outline_regions(picture: np.ndarray, label_map: np.ndarray, colour: tuple[int, int, int] = OUTLINE_COLOUR,
+                    ) -> np.ndarray:
+    """The ``picture`` (H, W, 3) uint8 with the borders of the regions of ``label_map`` (H, W) drawn in
+    ``colour``, one pixel wide: a pixel is on a border when it belongs to a region (label > 0) and a
+    4-neighbour has another label. The region ids are those of :data:`painxai.data.regions.REGIONS` (+1)."""
+    picture, labels = np.asarray(picture), np.asarray(label_map)
+    if picture.ndim != 3 or picture.shape[:2] != labels.shape:
+        raise ValueError(f"label map {labels.shape} does not match the picture {picture.shape}")
+    padded = np.pad(labels, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    differs = np.zeros(labels.shape, dtype=bool)
+    for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        differs |= neighbour != centre
+    out = picture.copy()
+    out[differs & (centre > 0)] = colour
+    return out
+
+
+def scale_label(vmax: float | None, heatmap: np.ndarray | None = None) -> str:
+    """The colour scale of one map in words, e.g. "0–17.5": ``vmax``, or the map's own maximum when None
+    (the map is then needed). A scale of 0 says the map is empty."""
+    top = float(np.max(heatmap, initial=0.0)) if vmax is None and heatmap is not None else vmax
+    if top is None:
+        raise ValueError("give vmax or the map")
+    return "0 (empty map)" if not np.isfinite(top) or top <= 0 else f"0–{top:.3g}"
+
+
+def colour_bar(vmax: float, cmap: str = DEFAULT_CMAP, height: int = 256, width: int = 24,
+               horizontal: bool = False) -> np.ndarray:
+    """A colour bar RGB uint8, the colours at full opacity: upright (height, width, 3) with 0 at the
+    bottom and ``vmax`` at the top, or ``horizontal`` (height, width, 3) with 0 on the left.
 
     The image carries no labels; :func:`side_by_side_figure` draws a labelled one.
     """
-    if height < 2 or width < 1:
-        raise ValueError("the colour bar needs height >= 2 and width >= 1")
-    column = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None]
+    length, thickness = (width, height) if horizontal else (height, width)
+    if length < 2 or thickness < 1:
+        raise ValueError(f"the colour bar needs a length >= 2 and a thickness >= 1; got {height} x {width}")
+    if horizontal:
+        ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+        repeat = (height, 1)
+    else:
+        ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None]
+        repeat = (1, width)
     if vmax <= 0:  # nothing positive to show: the whole bar is the bottom colour, like the overlays
-        column = np.zeros_like(column)
-    return np.repeat(colourise(column, cmap), width, axis=1)
+        ramp = np.zeros_like(ramp)
+    return np.tile(colourise(ramp, cmap), (*repeat, 1))
 
 
 def side_by_side_figure(
@@ -139,8 +196,8 @@ def side_by_side_figure(
     maps: Mapping[str, np.ndarray],
     titles: Mapping[str, str] | None = None,
     vmax: float | None = None,
-    cmap: str = "jet",
-    alpha: float = 0.45,
+    cmap: str = DEFAULT_CMAP,
+    alpha: float = MAX_ALPHA,
     suptitle: str | None = None,
 ) -> Figure:
     """The photo and one overlay column per model, with one shared, labelled colour bar.
