@@ -269,6 +269,9 @@ def test_metrics_page_shows_table2_paper_toggle_and_statistics(files_run):
     at.toggle(key="paper_toggle").set_value(True).run()
     assert "vgg16 (paper)" in at.dataframe[0].value.columns
     assert at.dataframe[0].value.loc["Accuracy (%)", "vgg16 (paper)"] == "86.2 ± 7"
+    # Compared under the paper's definitions, and the page says so.
+    assert at.dataframe[0].value.loc["F1, no pain positive (%)", "vgg16 (paper)"] == "87.7 ± 6"
+    assert "no pain as the positive class" in shown_text(at)
     assert "optimistic" in shown_text(at)
     assert len(at.get("plotly_chart")) >= 5
     at.radio(key="stat_scope").set_value("the four pretrained models (the paper's claim)").run()

@@ -14,7 +14,7 @@ import pytest
 from helpers.runs import build_run
 from scipy import stats as sps
 from sklearn.calibration import calibration_curve as sk_calibration_curve
-from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, f1_score, roc_auc_score
 from typer.testing import CliRunner
 
 from painxai.cli import app
@@ -85,6 +85,10 @@ def by_hand(written: dict[tuple[str, int], pd.DataFrame], metric: str) -> pd.Dat
             value = f1_score(y, p >= 0.5)
         elif metric == "auc":
             value = roc_auc_score(y, p) if 0 < y.sum() < y.size else math.nan
+        elif metric == "f1_nopain":  # the paper's F1: no pain positive
+            value = f1_score(~y, p < 0.5)
+        elif metric == "auc_hard":  # the paper's AUC: from the 0/1 predictions
+            value = balanced_accuracy_score(y, p >= 0.5) if 0 < y.sum() < y.size else math.nan
         else:
             value = float(frame["epochs"].iloc[0])
         table.setdefault(model, {})[fold] = value
@@ -129,6 +133,11 @@ def test_fold_metrics_equal_sklearn() -> None:
     assert metrics["precision"] == pytest.approx(tp / (tp + fp))
     assert metrics["recall"] == pytest.approx(tp / (tp + fn))
     assert metrics["specificity"] == pytest.approx(tn / (tn + fp))
+    # The paper's definitions: F1 of the no-pain class, and the AUC of the 0/1 predictions, which is the
+    # balanced accuracy and here differs from the AUC of the probabilities.
+    assert metrics["f1_nopain"] == pytest.approx(f1_score(~y, ~predicted)) != metrics["f1"]
+    assert metrics["auc_hard"] == pytest.approx((tp / (tp + fn) + tn / (tn + fp)) / 2)
+    assert metrics["auc_hard"] == pytest.approx(roc_auc_score(y, predicted)) != pytest.approx(metrics["auc"])
     assert (metrics["n"], metrics["epochs"], metrics["fold"]) == (40, 31, 3)
     # The same metrics from 0/1 labels.
     assert evaluation.fold_metrics(y.astype(int), prob, epochs=31, threshold=0.4)["f1"] == metrics["f1"]
@@ -246,6 +255,26 @@ def test_table2_equals_sklearn_by_hand(full_run: tuple[Path, dict, report.Report
     assert built.progress() == {m: "10/10" for m in MODELS}
 
 
+def test_table2_under_the_papers_definitions_equals_sklearn_by_hand(full_run) -> None:
+    _root, written, built = full_run
+    for metric, column in report.PAPER_DEFINITIONS.items():
+        table = by_hand(written, column) * (100 if metric in report.PERCENT_METRICS else 1)
+        for model in MODELS:
+            assert built.table2_paper.loc[model, f"{metric}_mean"] == pytest.approx(table[model].mean())
+            assert built.table2_paper.loc[model, f"{metric}_std"] == pytest.approx(table[model].std(ddof=1))
+    # Same accuracy and epochs; F1 and AUC differ (the fixture's classes are balanced, its classifiers are not
+    # perfect): the two tables really are two definitions.
+    for metric in ("accuracy", "epochs"):
+        assert built.table2_paper[f"{metric}_mean"].tolist() == built.table2[f"{metric}_mean"].tolist()
+    for metric in ("f1", "auc"):
+        assert not np.allclose(built.table2_paper[f"{metric}_mean"], built.table2[f"{metric}_mean"])
+    document = json.loads(built.to_json())
+    rows = {row["model"]: row for row in document["table2_paper_definitions"]}
+    assert rows["vgg16"]["auc_mean"] == pytest.approx(built.table2_paper.loc["vgg16", "auc_mean"])
+    assert "no pain as the positive class" in document["definitions"]["table2_paper_definitions"]
+    assert "pain as the positive class" in document["definitions"]["table2"]
+
+
 def test_calibration_pooled_equals_sklearn(full_run: tuple[Path, dict, report.Report]) -> None:
     _root, written, built = full_run
     for model in MODELS:
@@ -306,10 +335,23 @@ def test_renderers(full_run: tuple[Path, dict, report.Report]) -> None:
     assert document["statistics"]["accuracy"]["critical_difference"] == pytest.approx(stats.critical_difference(3, 10))
     assert document["paper_table2"]["vgg16"]["accuracy"] == [86.2, 7]
     csv = pd.read_csv(StringIO(built.to_csv()))
-    assert list(csv.columns) == list(report.PER_FOLD_COLUMNS) and len(csv) == len(MODELS) * N_FOLDS
+    # The paper's Table-2 columns first, under its definitions and named after them, then the standard ones.
+    assert list(csv.columns[:7]) == [
+        "model", "fold", "n", "accuracy", "f1_paper_nopain_positive", "auc_paper_from_predictions", "epochs"]
+    assert {"f1_pain_positive", "auc_from_probabilities"} <= set(csv.columns) and len(csv) == len(MODELS) * N_FOLDS
+    assert set(report.CSV_COLUMNS) == set(report.PER_FOLD_COLUMNS)
+    by_fold = csv.set_index(["model", "fold"])
+    frame = written[("vgg16", 3)]
+    y, p = frame["label"] == "pain", frame["prob_pain"]
+    assert by_fold.loc[("vgg16", 3), "f1_paper_nopain_positive"] == pytest.approx(f1_score(~y, p < 0.5), abs=1e-5)
+    assert by_fold.loc[("vgg16", 3), "auc_from_probabilities"] == pytest.approx(roc_auc_score(y, p), abs=1e-5)
     markdown = built.to_markdown()
     row = built.table2.loc["vgg16"]
     assert f"| vgg16 | 10 | {row['accuracy_mean']:.1f} ± {row['accuracy_std']:.1f} |" in markdown
+    paper_section = markdown.split("## Table 2 under the paper's definitions", 1)[1].split("## Table 2 under the", 1)[0]
+    paper_row = built.table2_paper.loc["vgg16"]
+    assert f"{paper_row['f1_mean']:.1f} ± {paper_row['f1_std']:.1f}" in paper_section
+    assert "no pain as the positive class" in paper_section and "| vgg16 | 86.2 ± 7 | 87.7 ± 6 |" in paper_section
     assert "Friedman χ²" in markdown and "optimistic" in markdown
 
 

@@ -1,7 +1,10 @@
 """Metrics of one cross-validation fold: discrimination, calibration and the confusion counts.
 
 ``fold_metrics`` is what the training code writes into each fold's ``metrics.json`` and what
-``painxai report`` recomputes from ``predictions.csv``. Pain is the positive class throughout.
+``painxai report`` recomputes from ``predictions.csv``. Pain is the positive class throughout, except in
+the two metrics under the paper's definitions (``f1_nopain``, ``auc_hard``; docs/PROTOCOL.md#metrics):
+the paper's Table 2 reads as F1 with no pain as the positive class and an AUC computed from the 0/1
+predictions, which equals the balanced accuracy.
 Every metric comes from scikit-learn; the only arithmetic done here is the expected calibration
 error, which scikit-learn does not offer, computed on the same bins as
 ``sklearn.calibration.calibration_curve``.
@@ -158,7 +161,9 @@ def fold_metrics(
     ``labels`` (N,) are "pain"/"nopain" or 1/0; ``prob_pain`` (N,) in [0, 1]; an image is called
     pain when ``prob_pain >= threshold``. ``epochs`` is every epoch run (all phases). Returns
     ``accuracy``, ``f1``, ``precision``, ``recall`` (sensitivity), ``specificity`` (fractions in
-    [0, 1], pain positive), ``auc``, ``brier`` (mean squared error of prob_pain), ``ece`` (see
+    [0, 1], pain positive), ``auc`` (from prob_pain), the paper's definitions ``f1_nopain`` (F1 with no
+    pain as the positive class) and ``auc_hard`` (ROC AUC of the 0/1 predictions, which is the balanced
+    accuracy (recall + specificity) / 2), ``brier`` (mean squared error of prob_pain), ``ece`` (see
     ``expected_calibration_error``), ``n``, ``epochs``, ``threshold``, ``confusion``,
     ``roc_points``, ``calibration_curve`` and the ``extra`` keys unchanged. A metric that is
     undefined on this fold (AUC with one class; precision when nothing is called pain) is NaN and
@@ -179,8 +184,11 @@ def fold_metrics(
     reason = one_class_reason(y)
     if reason is None:
         auc = float(roc_auc_score(y, p))
+        # The paper's AUC (docs/PROTOCOL.md#metrics): the ROC of hard predictions has one corner, so its area
+        # is (recall + specificity) / 2.
+        auc_hard = float(roc_auc_score(y, predicted))
     else:
-        auc = math.nan
+        auc = auc_hard = math.nan
         notes.append(reason)
     if predicted.sum() == 0:
         notes.append("no image was called pain: precision is undefined")
@@ -192,6 +200,8 @@ def fold_metrics(
         "accuracy": float(accuracy_score(y, predicted)),
         "f1": float(f1[0]),
         "auc": auc,
+        "f1_nopain": float(f1[1]),
+        "auc_hard": auc_hard,
         "precision": float(precision[0]),
         "recall": float(recall[0]),
         "specificity": float(recall[1]),
@@ -214,6 +224,8 @@ _METRIC_KEYS = frozenset(
         "accuracy",
         "f1",
         "auc",
+        "f1_nopain",
+        "auc_hard",
         "precision",
         "recall",
         "specificity",

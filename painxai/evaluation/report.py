@@ -5,6 +5,10 @@ finished fold (``DONE`` present, files intact; damaged ones are skipped and list
 fold's metrics from ``predictions.csv`` with ``evaluation.fold_metrics`` (one source of truth, and a check on
 ``metrics.json``) and takes the epochs from ``metrics.json``. Folds without ``DONE`` are never
 read, so a run still in progress gives a partial report that says how many folds each model has.
+
+Table 2 comes twice: under the standard definitions (F1 with pain positive, AUC from the probabilities; the
+statistics use these) and under the paper's, as inferred from its numbers (F1 with no pain positive, AUC from
+the 0/1 predictions; docs/PROTOCOL.md#metrics). Every comparison with the paper's Table 2 uses the latter.
 """
 
 from __future__ import annotations
@@ -36,11 +40,35 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
 TABLE2_METRICS = ("accuracy", "f1", "auc", "epochs")
 PERCENT_METRICS = ("accuracy", "f1", "auc")
 PER_FOLD_COLUMNS = (
-    "model", "fold", "n", "accuracy", "f1", "auc", "precision", "recall", "specificity", "brier", "ece", "epochs",
+    "model", "fold", "n", "accuracy", "f1", "auc", "f1_nopain", "auc_hard", "precision", "recall", "specificity",
+    "brier", "ece", "epochs",
 )  # fmt: skip
 # Only epochs is "better when lower" in the sense of ranking: fewer epochs = rank 1.
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "auc": True, "epochs": False}
-METRIC_LABELS = {"accuracy": "Accuracy (%)", "f1": "F1, pain positive (%)", "auc": "AUC (%)", "epochs": "Epochs"}
+METRIC_LABELS = {
+    "accuracy": "Accuracy (%)", "f1": "F1, pain positive (%)", "auc": "AUC from P(pain) (%)", "epochs": "Epochs",
+}  # fmt: skip
+# Table 2 as the paper computed it, as far as its numbers tell (docs/PROTOCOL.md#metrics, an inference): per-fold
+# column read for each Table-2 metric, and its label.
+PAPER_DEFINITIONS = {"accuracy": "accuracy", "f1": "f1_nopain", "auc": "auc_hard", "epochs": "epochs"}
+PAPER_METRIC_LABELS = {
+    "accuracy": "Accuracy (%)", "f1": "F1, no pain positive (%)", "auc": "AUC from 0/1 predictions (%)",
+    "epochs": "Epochs",
+}  # fmt: skip
+#: The definitions in words, for every report that shows Table 2.
+DEFINITIONS_TEXT = {
+    "table2": "standard definitions: F1 with pain as the positive class, AUC from the pain probabilities",
+    "table2_paper_definitions": "the paper's definitions as inferred from its Table 2 (docs/PROTOCOL.md#metrics): "
+    "F1 with no pain as the positive class, AUC from the 0/1 predictions (threshold 0.5), which equals the balanced "
+    "accuracy",
+}
+# The per-fold CSV: the paper's Table-2 columns first, every column named after its definition.
+CSV_COLUMNS = {
+    "model": "model", "fold": "fold", "n": "n", "accuracy": "accuracy", "f1_nopain": "f1_paper_nopain_positive",
+    "auc_hard": "auc_paper_from_predictions", "epochs": "epochs", "f1": "f1_pain_positive",
+    "auc": "auc_from_probabilities", "precision": "precision_pain", "recall": "recall_pain",
+    "specificity": "specificity", "brier": "brier", "ece": "ece",
+}  # fmt: skip
 CONSISTENCY_TOLERANCE = 1e-6
 class ReportError(PainxaiError):
     """A run folder that cannot be reported on."""
@@ -82,7 +110,9 @@ class Report:
     """The report of one run. Fractions in ``per_fold``; Table 2 in % (accuracy, F1, AUC) as in the paper.
 
     ``per_fold``: one row per (model, finished fold), columns ``PER_FOLD_COLUMNS``.
-    ``table2``: index model; ``n_folds`` and ``<metric>_mean``, ``<metric>_std`` (std with ddof 1).
+    ``table2``: index model; ``n_folds`` and ``<metric>_mean``, ``<metric>_std`` (std with ddof 1), standard
+    definitions (F1 pain positive, AUC from probabilities). ``table2_paper``: the same table under the paper's
+    definitions (:data:`PAPER_DEFINITIONS`: F1 no pain positive, AUC from the 0/1 predictions).
     ``calibration``: index model; Brier and ECE as fold mean and std, and pooled over all the
     model's out-of-fold predictions (``*_pooled``). ``statistics``: per metric a
     ``stats.Comparison``; ``statistics_skipped``: per metric the reason it was not compared.
@@ -104,6 +134,7 @@ class Report:
     skipped_folds: list[str] = field(default_factory=list)
     statistics_pretrained: dict[str, statistics.Comparison] = field(default_factory=dict)
     statistics_pretrained_skipped: dict[str, str] = field(default_factory=dict)
+    table2_paper: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def models(self) -> list[str]:
@@ -116,15 +147,19 @@ class Report:
         return {m: f"{len(folds)}/{expected}" for m, folds in self.folds_finished.items()}
 
     def to_csv(self) -> str:
-        """The per-fold table as CSV (metrics as fractions in [0, 1], epochs as counts)."""
-        return self.per_fold.to_csv(index=False, float_format="%.6g")
+        """The per-fold table as CSV (metrics as fractions in [0, 1], epochs as counts): the paper's Table-2
+        columns first under its definitions (``f1_paper_nopain_positive``, ``auc_paper_from_predictions``), then
+        the standard ones (``f1_pain_positive``, ``auc_from_probabilities``, ...); see :data:`CSV_COLUMNS`."""
+        frame = self.per_fold[list(CSV_COLUMNS)].rename(columns=CSV_COLUMNS)
+        return frame.to_csv(index=False, float_format="%.6g")
 
     def to_json(self) -> str:
         """The whole report as strict JSON (NaN written as null).
 
         Keys: ``run``, ``folds_expected``, ``progress``, ``per_fold`` (rows with ``model``, ``fold``,
         ``accuracy``, ``f1``, ``auc``, ``epochs`` and the other ``PER_FOLD_COLUMNS``), ``table2``
-        (rows with ``model``, ``n_folds``, ``<metric>_mean``, ``<metric>_std``), ``units``,
+        (rows with ``model``, ``n_folds``, ``<metric>_mean``, ``<metric>_std``), ``table2_paper_definitions``
+        (the same rows under the paper's definitions), ``definitions`` (both in words), ``units``,
         ``calibration``, ``statistics`` (per metric the comparison or ``{"skipped": reason}``),
         ``statistics_pretrained`` (the same over the pretrained models only, with the ``verdict`` on the
         paper's claim), ``paper_table2``, ``notes``, ``caveat``.
@@ -142,6 +177,8 @@ class Report:
             "progress": self.progress(),
             "per_fold": self.per_fold.to_dict(orient="records"),
             "table2": self.table2.reset_index().to_dict(orient="records"),
+            "table2_paper_definitions": self.table2_paper.reset_index().to_dict(orient="records"),
+            "definitions": DEFINITIONS_TEXT,
             "units": {"per_fold": "fractions in [0, 1]; epochs as counts", "table2": "% for accuracy, f1, auc"},
             "calibration": self.calibration.reset_index().to_dict(orient="records"),
             "statistics": statistics_json,
@@ -153,24 +190,23 @@ class Report:
         return json.dumps(evaluation.json_safe(document), indent=2, allow_nan=False) + "\n"
 
     def to_markdown(self) -> str:
-        """A readable report: progress, Table 2 beside the paper's, calibration, per-fold scores, statistics."""
+        """A readable report: progress, Table 2 under the paper's definitions beside the paper's, Table 2 under
+        the standard definitions, calibration, per-fold scores, statistics."""
         lines = [f"# Report for run `{self.run_dir}`", ""]
         lines.append("Finished folds: " + ", ".join(f"{m} {p}" for m, p in self.progress().items()) + ".")
-        lines += ["", "## Table 2: mean ± std over folds", ""]
-        lines += _markdown_table(
-            ["model", "folds", *(METRIC_LABELS[m] for m in TABLE2_METRICS)],
-            [
-                [model, str(int(row["n_folds"])), *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in TABLE2_METRICS)]
-                for model, row in self.table2.iterrows()
-            ],
-        )
-        paper = [m for m in self.table2.index if m in PAPER_TABLE2]
+        lines += ["", "## Table 2 under the paper's definitions: mean ± std over folds", ""]
+        lines += [f"Definitions: {DEFINITIONS_TEXT['table2_paper_definitions']}.", ""]
+        lines += _markdown_table2(self.table2_paper, PAPER_METRIC_LABELS)
+        paper = [m for m in self.table2_paper.index if m in PAPER_TABLE2]
         if paper:
             lines += ["", "The paper's Table 2 (Coutrin & Thomaz 2022) for the same models:", ""]
             lines += _markdown_table(
-                ["model", *(METRIC_LABELS[m] for m in TABLE2_METRICS)],
+                ["model", *(PAPER_METRIC_LABELS[m] for m in TABLE2_METRICS)],
                 [[m, *("{:g} ± {:g}".format(*PAPER_TABLE2[m][k]) for k in TABLE2_METRICS)] for m in paper],
             )
+        lines += ["", "## Table 2 under the standard definitions: mean ± std over folds", ""]
+        lines += [f"Definitions: {DEFINITIONS_TEXT['table2']}; the statistics below use these.", ""]
+        lines += _markdown_table2(self.table2, METRIC_LABELS)
         lines += ["", "## Calibration (pain probability; ECE on 10 equal-width bins)", ""]
         lines += _markdown_table(
             ["model", "Brier (fold mean ± std)", "ECE (fold mean ± std)", "Brier (pooled)", "ECE (pooled)"],
@@ -186,19 +222,21 @@ class Report:
             ],
         )
         lines += ["", "## Per fold (%; epochs as counts)", ""]
+        fold_columns = ("accuracy", "f1_nopain", "auc_hard", "f1", "auc")
         lines += _markdown_table(
-            ["model", "fold", "images", "accuracy", "F1", "AUC", "epochs"],
+            ["model", "fold", "images", "accuracy", "F1 no pain + (paper)", "AUC 0/1 (paper)", "F1 pain +",
+             "AUC P(pain)", "epochs"],
             [
                 [
                     row.model,
                     str(row.fold),
                     str(row.n),
-                    *(_number(100 * getattr(row, m), 1) for m in PERCENT_METRICS),
+                    *(_number(100 * getattr(row, m), 1) for m in fold_columns),
                     str(row.epochs),
                 ]
                 for row in self.per_fold.itertuples()
             ],
-        )
+        )  # fmt: skip
         lines += ["", "## Statistics", ""]
         for metric in TABLE2_METRICS:
             lines += [f"### {METRIC_LABELS[metric]}", ""]
@@ -240,6 +278,17 @@ def _pm(mean: float, std: float, digits: int = 1) -> str:
     if not math.isfinite(mean):
         return "n/a"
     return f"{mean:.{digits}f}" if not math.isfinite(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _markdown_table2(table2: pd.DataFrame, labels: dict[str, str]) -> list[str]:
+    """Table 2 (``Report.table2`` or ``table2_paper``) as markdown rows, headed with ``labels``."""
+    return _markdown_table(
+        ["model", "folds", *(labels[m] for m in TABLE2_METRICS)],
+        [
+            [model, str(int(row["n_folds"])), *(_pm(row[f"{m}_mean"], row[f"{m}_std"]) for m in TABLE2_METRICS)]
+            for model, row in table2.iterrows()
+        ],
+    )
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -347,6 +396,7 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
         folds_finished=folds_finished,
         per_fold=per_fold,
         table2=_table2(per_fold),
+        table2_paper=_table2(per_fold, PAPER_DEFINITIONS),
         calibration=_calibration(per_fold, pooled),
         statistics=comparisons,
         statistics_skipped=skipped,
@@ -363,14 +413,16 @@ def _agree(stored: float, computed: float) -> bool:
     return abs(stored - computed) <= CONSISTENCY_TOLERANCE
 
 
-def _table2(per_fold: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std per model; accuracy, F1, AUC in %."""
+def _table2(per_fold: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:
+    """Mean ± std per model; accuracy, F1, AUC in %. ``columns``: the per-fold column each Table-2 metric
+    is read from (default: the metric's own column, the standard definitions)."""
     records = {}
     for model, group in per_fold.groupby("model", sort=False):
         record: dict[str, float] = {"n_folds": len(group)}
         for metric in TABLE2_METRICS:
             scale = 100.0 if metric in PERCENT_METRICS else 1.0
-            record[f"{metric}_mean"], record[f"{metric}_std"] = _mean_std(group[metric].astype(float) * scale)
+            column = (columns or {}).get(metric, metric)
+            record[f"{metric}_mean"], record[f"{metric}_std"] = _mean_std(group[column].astype(float) * scale)
         records[model] = record
     return pd.DataFrame.from_dict(records, orient="index").rename_axis("model")
 
