@@ -4,7 +4,12 @@ The library behind the ``painxai`` command line and the Streamlit dashboard. It 
 Streamlit, and heavy packages (TensorFlow, MediaPipe) are imported only by the modules that need them.
 """
 
+from painxai import dependencies as _dependencies
+
 __version__ = "0.1.0"
+
+# A runtime package missing from this environment is named, with what to install, not a bare traceback.
+_dependencies.install()
 
 
 def quiet_native_logs() -> None:

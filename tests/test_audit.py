@@ -110,6 +110,22 @@ def test_similarity_edge_cases():
     assert np.isnan(ssim_per_image(np.ones((1, 2, 2)), np.ones((1, 2, 2)))[0])  # too small for a window
 
 
+
+@pytest.mark.parametrize(("shape", "window"), [((3, 3), 3), ((7, 9), 7), ((14, 14), 7), ((28, 20), 5)])
+def test_ssim_matches_scikit_image(shape, window):
+    """Our scipy SSIM against scikit-image's (the oracle; a test-only package), on maps like the audit's:
+    random, sparse (ReLU'd), one near-copy of the other."""
+    from skimage.metrics import structural_similarity
+
+    from painxai.explain.sanity import ssim
+
+    rng = np.random.default_rng(shape[0] * 100 + window)
+    for _ in range(5):
+        x = np.clip(rng.normal(0.2, 0.5, shape), 0, 1)
+        y = np.clip(x + rng.normal(0, 0.3, shape), 0, 1) if rng.random() < 0.5 else rng.random(shape)
+        expected = structural_similarity(x, y, data_range=1.0, win_size=window)
+        assert ssim(x, y, window) == pytest.approx(expected, abs=1e-12)
+
 # --- localisation and the verdict ---------------------------------------------------------------------
 
 SIZE = 32

@@ -87,7 +87,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("synth",),
     ("faces",),
     ("data",),
-    ("errors", "paths", "atomic", "labels", "hashing"),
+    ("errors", "paths", "atomic", "labels", "hashing", "dependencies"),
 )
 
 

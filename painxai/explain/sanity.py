@@ -13,9 +13,10 @@ separable kinds) are randomised; batch-normalisation statistics are kept (random
 make it negative).
 
 Similarity of two maps (N, H, W) is measured per image by the Spearman rank correlation of the pixels and
-by SSIM (scikit-image) of the maps each scaled to [0, 1] by its own maximum. A map without any positive
-value (ReLU'd to zero) has no ranking: two such maps give NaN (nothing to compare), one such map against a
-non-empty one gives 0 (nothing in common).
+by SSIM of the maps each scaled to [0, 1] by its own maximum (:func:`ssim`: scikit-image's default SSIM,
+written with scipy so that the dashboard needs no image-processing package; the tests compare the two).
+A map without any positive value (ReLU'd to zero) has no ranking: two such maps give NaN (nothing to
+compare), one such map against a non-empty one gives 0 (nothing in common).
 """
 
 from __future__ import annotations
@@ -83,11 +84,36 @@ def spearman_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rho
 
 
+def ssim(x: np.ndarray, y: np.ndarray, window: int, data_range: float = 1.0) -> float:
+    """Mean structural similarity of two images x, y (H, W) float64, as scikit-image's
+    ``structural_similarity`` computes it by default (Wang et al. 2004): a ``window`` x ``window`` uniform
+    window (odd, at most the smaller side), sample covariances, K1 = 0.01, K2 = 0.03, the mean over the
+    pixels at least window // 2 from the edge (the windows that do not reach into the reflected border)."""
+    from scipy.ndimage import uniform_filter
+
+    if window % 2 == 0 or window > min(x.shape):
+        raise ValueError(f"window {window} must be odd and at most the smaller side of {x.shape}")
+    n_pixels = window**2
+    sample = n_pixels / (n_pixels - 1)  # unbiased (co)variances, as scikit-image's default
+
+    def mean(image: np.ndarray) -> np.ndarray:
+        return uniform_filter(image, size=window)
+
+    mean_x, mean_y = mean(x), mean(y)
+    var_x = sample * (mean(x * x) - mean_x * mean_x)
+    var_y = sample * (mean(y * y) - mean_y * mean_y)
+    cov = sample * (mean(x * y) - mean_x * mean_y)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    score = ((2 * mean_x * mean_y + c1) * (2 * cov + c2)) / (
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
+    )
+    pad = (window - 1) // 2
+    return float(score[pad : score.shape[0] - pad, pad : score.shape[1] - pad].mean(dtype=np.float64))
+
+
 def ssim_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """SSIM (N,) float64 of maps a, b (N, H, W), each map scaled to [0, 1] by its own maximum; NaN when both
     maps are empty. Maps smaller than 3 x 3 pixels have no SSIM window: NaN."""
-    from skimage.metrics import structural_similarity
-
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"maps must be (N, H, W) of one shape; got {a.shape} and {b.shape}")
@@ -101,7 +127,7 @@ def ssim_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             continue
         x = np.clip(x / top_x, 0, 1) if top_x > 0 else np.zeros_like(x)
         y = np.clip(y / top_y, 0, 1) if top_y > 0 else np.zeros_like(y)
-        out[index] = structural_similarity(x, y, data_range=1.0, win_size=window)
+        out[index] = ssim(x, y, window)
     return out
 
 
