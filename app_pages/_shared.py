@@ -19,9 +19,13 @@ from painxai.errors import PainxaiError
 from painxai.inference.warm import STORE
 
 if TYPE_CHECKING:
+    from painxai.dashboard.trust import Badge
     from painxai.runs.reader import FoldEnsemble, Run
 
 RUN_KEY = "run_path"
+# Width of one map on Assess and Compare (px): three per row on a 1300 px desktop, two on a 768 px tablet,
+# one on a 390 px phone (the rows wrap; nothing scrolls sideways).
+MAP_WIDTH = 264
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -119,6 +123,39 @@ def ensembles(run: Run, models: list[str]) -> dict[str, FoldEnsemble]:
     if bar is not None:
         bar.empty()
     return loaded
+
+
+def map_look_options(page: str) -> tuple[str, bool]:
+    """The colour map and whether to outline the NFCS regions, chosen in one row (widget keys prefixed with
+    ``page``)."""
+    from painxai.explain import display
+
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        cmap = st.selectbox("Colour map", list(display.CMAPS), format_func=display.CMAPS.get, key=f"{page}_cmap",
+                            width=300, help="Inferno: equal steps in value look equal. Jet: the paper's Figure 1.")
+        outlines = st.toggle("Outline the NFCS regions", key=f"{page}_outlines",
+                             help="The facial regions NFCS scores (brow, eyes, nasolabial furrow, mouth, chin...), "
+                                  "from the landmarks or the synthetic twin's masks.")
+    return cmap, outlines
+
+
+def colour_legend(cmap: str, top: float | None) -> None:
+    """One horizontal colour bar under a grid of maps, with a one-line caption. ``top``: the value of the
+    right end when every map shares one scale; None when each map has its own (written under the map)."""
+    from painxai.explain import display
+
+    st.image(display.colour_bar(1.0, cmap, height=8, width=512, horizontal=True), width="stretch")
+    end = f"{top:.3g} (one scale for every map)" if top is not None else "the top of each map's scale (under it)"
+    st.caption(f"Map value: from 0 on the left (transparent, the photo shows) to {end} on the right.")
+
+
+def show_badge(badge: Badge) -> None:
+    """A map's trust badge, its main reason in one short line under it, and the full reasons one tap away
+    in an expander (not a hover tooltip: a touch screen has no hover)."""
+    st.markdown(badge.markdown)
+    st.caption(badge.summary)
+    with st.expander("All reasons", type="compact"):
+        st.markdown(badge.details)
 
 
 def health_banner(run: Run) -> None:

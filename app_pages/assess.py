@@ -12,16 +12,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import each_ensemble, require_run
+from app_pages._shared import MAP_WIDTH, colour_legend, each_ensemble, map_look_options, require_run, show_badge
 from painxai.dashboard import face_box, figures, tables, trust
 from painxai.data.images import ImageLoadError, load_image
+from painxai.data.regions import RegionMaskError, read_label_map
 from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import out_of_fold, report_doc
 from painxai.inference.assess import add_model, begin_assessment
 from painxai.inference.gate import MIN_FACE_SIDE, screen_photo
 
-DISPLAY_SIZE = 224  # pixels of the face crop the maps are drawn on
+DISPLAY_SIZE = 320  # pixels of the face crop the maps are drawn on (shown at MAP_WIDTH, sharp on a tablet)
+CARD_WIDTH = 124  # one model's probability card: five fit in one row on a 768 px tablet
 # What load_image reads (GIF: its first frame). The uploader itself takes any file, so that any other type
 # gets our message naming these rather than the widget's own refusal.
 PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "gif"]
@@ -51,6 +53,10 @@ except ImageLoadError as error:
     st.error(f"This file cannot be used: {error}. Upload a photo as {ACCEPTED}.", icon=":material/error:")
     st.stop()
 
+# The answer comes first: it is drawn here once a face box is accepted and the models have read the face;
+# the face-box check and the options follow it (on a tablet the answer is then on the first screen).
+answer = st.container()
+
 # --- the face box: detected and checked by the input gate, or drawn by hand ------------------------------
 photo_id = photo.file_id
 screening = st.session_state.get("screening")
@@ -61,17 +67,23 @@ detected = screening[1]
 if min(image.shape[:2]) < MIN_FACE_SIDE:  # too small for any box, by hand or not
     st.error(detected.reason, icon=":material/error:")
     st.stop()
+by_hand_key = f"by_hand_{photo_id}"
 if detected.accepted:
     found = detected.box
-    st.success(f"{detected.search.message} (detector: {detected.search.detector})", icon=":material/face:")
+    found_line = f"{detected.search.message} (detector: {detected.search.detector})"
 else:
+    found_line = "placed by hand"
     found = face_box.centred_square_box(image.shape, fraction=0.6)
     st.warning(f"{detected.reason} A centred square is shown instead: move and resize it onto the face, then "
                "confirm it below.", icon=":material/crop_free:")
 height, width = image.shape[:2]
 start_x, start_y, start_side = (int(v) for v in face_box.box_centre_and_side(found))
 start_side = min(start_side, height, width)
-left, right = st.columns([3, 2])
+# Once a box is accepted (found by the gate, or confirmed by hand) its check folds into an expander.
+accepted = detected.accepted or bool(st.session_state.get(by_hand_key))
+box_check = (st.expander(f"Face box: {found_line}. Open to check or move it.", icon=":material/face:")
+             if accepted else st.container())
+left, right = box_check.columns([3, 2])
 with right:
     st.markdown("**Check the face box.** Adjust it if it does not frame the whole face.")
     centre_x = st.slider("Centre, left to right (px)", 0, width, start_x, key=f"box_x_{photo_id}")
@@ -79,7 +91,7 @@ with right:
     side = st.slider("Size (px)", 8, max(8, min(height, width)), max(8, start_side), key=f"box_side_{photo_id}")
     by_hand = (centre_x, centre_y, side) != (start_x, start_y, start_side)
     if not detected.accepted:
-        by_hand = st.checkbox("The box is on the face: score this photo", key=f"by_hand_{photo_id}")
+        by_hand = st.checkbox("The box is on the face: score this photo", key=by_hand_key)
 box = face_box.box_from_centre(centre_x, centre_y, side, image.shape)
 with left:
     st.image(face_box.draw_box(image, box), caption="The face box the models will read", width="stretch")
@@ -101,6 +113,7 @@ models = st.multiselect("Models", run.models(), default=run.models(), key="asses
 counterfactual = st.toggle("Show the counterfactual map: what speaks against pain", key="counterfactual")
 scale = st.radio("Colour scale", list(display.SCALES), format_func=display.SCALES.get, horizontal=True,
                  key="scale_choice", help="Reference: comparable across photos for one model, every model visible.")
+cmap, outlines = map_look_options("assess")
 # A photo of the run's own data is scored by the fold model that never saw its subject (the others trained on it).
 match = out_of_fold.find_in_run(run, data=photo.getvalue())  # hashed in memory, never stored
 fold_request = out_of_fold.OUT_OF_FOLD
@@ -115,15 +128,22 @@ method = "counterfactual" if counterfactual else "gradcam"
 request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method, fold_request)
 stored = st.session_state.get("assessment")
 if stored is None or stored[0] != request:
-    stored = (request, begin_assessment(image, box=used.box, screening=used))
+    # A photo of the synthetic twin has its drawn regions beside it: exact, where landmarks only estimate them.
+    truth = None
+    if match is not None:
+        try:
+            truth = read_label_map(match.path, image.shape)
+        except RegionMaskError as error:
+            st.warning(f"{error}. The regions come from the landmarks instead.", icon=":material/warning:")
+    stored = (request, begin_assessment(image, box=used.box, screening=used, label_map=truth))
     st.session_state["assessment"] = stored  # this session only; filled model by model below
 assessment = stored[1]
 
-st.subheader("What the models say")
+answer.subheader("What the models say")
 # Each model's card fills in as soon as its own fold ensemble is ready: on a server that has just started,
 # the first answers do not wait for the models still loading.
-with st.container(horizontal=True):
-    cards = {model: st.container(border=True, width=170).empty() for model in models}
+with answer.container(horizontal=True):
+    cards = {model: st.container(border=True, width=CARD_WIDTH).empty() for model in models}
 loaded = {}
 for model, ensemble in each_ensemble(run, models):
     if ensemble is None:
@@ -147,30 +167,32 @@ if not loaded:
     st.stop()
 verdicts = [assessment.models[model] for model in models if model in loaded]
 consensus = assessment.consensus
-st.info(consensus, icon=":material/groups:")
+answer.info(consensus, icon=":material/groups:")
 fold_notes = {v.fold_choice.note for v in verdicts if v.fold_choice is not None}
 for note in fold_notes:
-    (st.warning if note.startswith("in-sample") else st.caption)(f"Folds: {note}.")
+    (answer.warning if note.startswith("in-sample") else answer.caption)(f"Folds: {note}.")
 
 st.subheader("Where they look" if not counterfactual else "What speaks against pain")
 from painxai.faces.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
 
-face, _transform = crop_face(image, box, DISPLAY_SIZE)
+face, transform = crop_face(image, box, DISPLAY_SIZE)
 # Every model's crop covers the same window of the photo, so its map fits the display crop as it is.
 maps = {v.name: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
 entries, problem = trust.audit_entries(run.path)
 # The audit's reference scales are those of the pain maps; the counterfactual map has none.
 vmaxes, scale_note = display.model_scales(maps, scale, {} if counterfactual else trust.reference_scales(entries))
-overlays = {m: display.overlay(face, heatmap, vmaxes[m]) for m, heatmap in maps.items()}
+overlays = {m: display.overlay(face, heatmap, vmaxes[m], cmap) for m, heatmap in maps.items()}
+regions = None if assessment.label_map is None else transform.crop_label_map(assessment.label_map)
+if outlines and regions is None:
+    st.caption("No NFCS regions to outline: the landmarks could not be placed reliably on this face.")
 with st.container(horizontal=True):
     for model, picture in overlays.items():
-        badge = trust.badge(model, entries, method)
-        with st.container(width=190, gap="small"):
-            st.image(picture, caption=model, width=180)
-            st.markdown(badge.markdown, help=badge.help)
-    bar_top = vmaxes[next(iter(maps))] if scale == "shared" else None
-    st.image(display.colour_bar(bar_top if bar_top is not None else 1.0, height=180, width=18),
-             caption=f"0 to {bar_top:.3g}" if bar_top is not None else "0 to each model's scale", width=40)
+        with st.container(width=MAP_WIDTH, gap="small"):
+            shown = display.outline_regions(picture, regions) if outlines and regions is not None else picture
+            st.image(shown, caption=f"{model} · scale {display.scale_label(vmaxes[model], maps[model])}",
+                     width="stretch")
+            show_badge(trust.badge(model, entries, method))
+colour_legend(cmap, vmaxes[next(iter(maps))] if scale == "shared" else None)
 if problem:
     st.warning(problem)
 st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; colour scale: {scale_note}.")
@@ -194,8 +216,8 @@ if assessment.label_map is None:
     st.info("The facial landmarks could not be placed reliably on this face, so no region shares are given.")
 else:
     shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
-    st.dataframe(shares.map(lambda v: "-" if pd.isna(v) else f"{v:.0%}"), width="stretch")
-    st.caption("- : the map has no positive mass, so it points nowhere.")
+    st.dataframe(shares.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"), width="stretch")
+    st.caption("A dash (–): the map has no positive mass, so it points nowhere.")
     # The chart repeats the table; drawn on request, since plotly's script is the heaviest thing a browser
     # loads on this page (five sessions' browsers on one 2-core machine: bench/bench_load.py).
     if st.toggle("Show the shares as a chart", key="assess_regions_chart"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import ensembles, require_run
+from app_pages._shared import MAP_WIDTH, colour_legend, ensembles, map_look_options, require_run, show_badge
 from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
@@ -24,6 +24,7 @@ METHODS = {
     "gradcampp": "Grad-CAM++",
     "scorecam": "Score-CAM",
 }
+DISPLAY_SIZE = 320  # pixels of the face crops the maps are drawn on (shown at MAP_WIDTH)
 CLASSES = {"pain": "pain", "nopain": "no pain", "predicted": "each model's prediction", "truth": "the true label"}
 
 
@@ -41,8 +42,9 @@ run = require_run()
 st.caption(trust.provenance_line(run))
 manifest = run.manifest()
 
+# The model picker has a row of its own: beside other widgets it was too narrow for its five chips.
+models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
 with st.container(horizontal=True):
-    models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
     method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
     target_choice = st.selectbox("Explained class", list(CLASSES), format_func=CLASSES.get, key="compare_class",
                                  help="The paper's Figure 1 explains the pain class on correctly classified images.")
@@ -85,6 +87,7 @@ with st.expander("Layer per model (default: the last conv layer, as in the paper
         layers[model] = st.selectbox(model, options, index=len(options) - 1, key=f"layer_{model}")
 scale = st.radio("Colour scale", list(display.SCALES), format_func=display.SCALES.get, horizontal=True,
                  key="compare_scale")
+cmap, outlines = map_look_options("compare")
 if not st.button("Explain", type="primary", key="compare_go"):
     st.stop()
 
@@ -115,7 +118,8 @@ with st.spinner("Finding faces, facial regions and each image's fold…"):
 if not images:
     st.stop()
 with st.spinner(f"Explaining {len(images)} image(s) with {len(loaded)} model(s)…"):
-    result = grid.explain_grid(images, boxes, label_maps, loaded, method, layers, folds=fold_choices, targets=targets)
+    result = grid.explain_grid(images, boxes, label_maps, loaded, method, layers, display_size=DISPLAY_SIZE,
+                               folds=fold_choices, targets=targets)
 
 entries, problem = trust.audit_entries(run.path)
 if problem:
@@ -128,24 +132,29 @@ scales = {
 badges = {model: trust.badge(model, entries, method) for model in result.maps}
 for index, caption in enumerate(captions):
     st.markdown(f"**{caption}** · {notes[index]}")
+    regions = result.regions[index] if outlines else None
     with st.container(horizontal=True):
-        st.image(result.faces[index], caption="face", width=150)
+        with st.container(width=MAP_WIDTH):
+            face = result.faces[index]
+            st.image(face if regions is None else display.outline_regions(face, regions), caption="face",
+                     width="stretch")
         for model, maps in result.maps.items():
             target = result.targets[model][index]
             vmax = scales[target][0][model]
-            picture = display.overlay(result.faces[index], maps[index], vmax)
-            with st.container(width=160, gap="small"):
-                st.image(picture, caption=f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · "
-                         f"explains {CLASSES[target]}", width=150)
-                st.markdown(badges[model].markdown, help=badges[model].help)
+            picture = display.overlay(result.faces[index], maps[index], vmax, cmap)
+            if regions is not None:
+                picture = display.outline_regions(picture, regions)
+            with st.container(width=MAP_WIDTH, gap="small"):
+                st.image(picture, caption=f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · explains "
+                         f"{CLASSES[target]} · scale {display.scale_label(vmax, maps[index])}", width="stretch")
+                show_badge(badges[model])
+    if outlines and regions is None:
+        st.caption("No NFCS regions to outline on this image (no mask, and the landmarks were not trustworthy).")
+colour_legend(cmap, scales["pain"][0][next(iter(result.maps))] if scale == "shared" else None)
 caption = scales["pain"][1]
 if scale == "reference" and not audited_method:
     caption = f"the audit's reference scales are for Grad-CAM: each {METHODS[method]} map on its own maximum"
 st.caption(f"{METHODS[method]}, fold mean of the chosen folds; colour scale: {caption}.")
-top = scales["pain"][0][next(iter(result.maps))] if scale == "shared" else None
-# The colour bar is drawn upright (top = vmax); lay it down with 0 on the left.
-bar = display.colour_bar(1.0 if top is None else top, height=300, width=18).transpose(1, 0, 2)[:, ::-1]
-st.image(bar, width=300, caption="0 to each model's scale" if top is None else f"shared scale, 0 to {top:.3g}")
 
 st.subheader("Region attribution over these images")
 shares = tables.region_share_frame({m: s for m, s in result.shares.items() if s})
@@ -162,7 +171,7 @@ if len(result.maps) >= 2:
     rank, iou = grid.grid_agreement(result)
     left, right = st.columns(2)
     left.markdown("Spearman rank correlation of the pixels")
-    left.dataframe(rank.style.format("{:.2f}", na_rep="-"), width="stretch")
+    left.dataframe(rank.style.format("{:.2f}", na_rep="–"), width="stretch")
     right.markdown("IoU of the top 20 % pixels")
-    right.dataframe(iou.style.format("{:.2f}", na_rep="-"), width="stretch")
-    st.caption("- : a map without any positive value (flat) has no ranking and no top region.")
+    right.dataframe(iou.style.format("{:.2f}", na_rep="–"), width="stretch")
+    st.caption("A dash (–): a map without any positive value (flat) has no ranking and no top region.")

@@ -29,10 +29,13 @@ st.header("Verdicts")
 for model in run.models():
     badge = trust.badge(model, entries)
     with st.container(border=True):
-        st.markdown(f"**{model}** {badge.markdown}", help=badge.help)
+        st.markdown(f"**{model}** {badge.markdown}")
+        st.caption(badge.summary)
         if model in entries:
             for reason in entries[model]["reasons"]:
                 st.markdown(f"- {reason}")
+        else:
+            st.markdown(badge.details)
 
 table = trust.audit_table(entries)
 st.header("Every figure")

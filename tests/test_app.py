@@ -320,11 +320,20 @@ def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(asses
     assert sum("2 folds say pain" in c for c in captions) == len(ASSESS_MODELS)
     assert any("say pain" in i.value for i in at.info)  # the consensus line
     assert len(at.image) == 1 + len(ASSESS_MODELS) + 1  # the photo with its box, the maps, the colour bar
+    # The answer comes first; the face box, found by the gate, folds into an expander below it.
+    assert [e.label for e in at.expander if e.label.startswith("Face box:")] != []
+    # Each badge's main reason is text under it (no hover needed), the full reasons in an expander.
+    assert sum(c == "no audit yet" for c in captions) == len(ASSESS_MODELS)
+    assert sum(e.label == "All reasons" for e in at.expander) == len(ASSESS_MODELS)
+    assert any("Map value: from 0 on the left" in c for c in captions)  # the one colour legend
     assert "research software" in at.warning[0].value.lower()
     assert {b.label for b in at.download_button} == {"Report (PNG)", "Report (PDF)"}
     assert not at.get("plotly_chart")  # the region shares' chart is drawn on request only
     at.toggle(key="assess_regions_chart").set_value(True).run(timeout=180)
     assert len(at.get("plotly_chart")) == 1
+    at.selectbox(key="assess_cmap").set_value("jet")
+    at.toggle(key="assess_outlines").set_value(True).run(timeout=180)
+    assert not at.exception and len(at.image) == 1 + len(ASSESS_MODELS) + 1
     at.toggle(key="counterfactual").set_value(True).run(timeout=180)
     assert not at.exception
     assert any("Counterfactual" in c.value for c in at.caption)
@@ -339,9 +348,13 @@ def test_assess_a_photo_without_a_face_is_scored_only_once_the_box_is_drawn_by_h
     assert ".." not in refusal[0]
     assert not at.metric  # no probability before the user has put the box on the face
     assert at.slider[2].value == 72  # 0.6 of the shorter side
+    assert not [e for e in at.expander if e.label.startswith("Face box:")]  # the check is open until confirmed
     at.checkbox(key=at.checkbox[0].key).check().run(timeout=180)
     assert not at.exception
     assert len(at.metric) == len(ASSESS_MODELS)
+    assert [e.label for e in at.expander if e.label.startswith("Face box:")] == [
+        "Face box: placed by hand. Open to check or move it."]
+    assert at.checkbox[0].value and at.slider[2].value == 72  # the box and its confirmation kept their state
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,8 @@ def test_assess_shows_a_badge_under_each_map_and_the_provenance(app_env):
     assert len(badges) == len(ASSESS_MODELS)
     assert any("not audited" in b for b in badges)
     assert any("informative" in b and "not audited" not in b for b in badges)
+    summaries = [c.value for c in at.caption if c.value.startswith(("passes", "fails", "no audit"))]
+    assert len(summaries) == len(ASSESS_MODELS) and "no audit yet" in summaries  # readable without hover
     assert _provenance(at)
     assert any("reference scale" in c.value and "ncnn: not audited" in c.value for c in at.caption)
     at.radio(key="scale_choice").set_value("shared").run(timeout=180)
@@ -103,3 +105,38 @@ def test_trust_page_shows_verdicts_and_figures(app_env):
 def test_data_and_models_pages_name_the_run_provenance(app_env, page):
     at = open_page(page)
     assert not at.exception and _provenance(at)
+
+
+def _figures(empty: float, last_spearman: float, deletion: float, pointing: float) -> dict:
+    """An audit entry's figures for painxai.explain.verdict (random map's deletion AUC 0.5, baselines 0.4)."""
+    return {
+        "empty_share": empty,
+        "randomisation": {"spearman": [0.9, last_spearman]},
+        "faithfulness": {"deletion_auc": deletion, "random_deletion_auc": 0.5, "insertion_auc": 0.7,
+                         "random_insertion_auc": 0.5},
+        "localisation": {"source": "masks", "pointing_game": pointing, "cue_share": 0.6,
+                         "baseline_pointing_game": {"uniform": 0.4, "random": 0.3, "centre": 0.4},
+                         "baseline_cue_share": {"uniform": 0.3, "random": 0.3, "centre": 0.35}},
+        "map_resolution": [7, 7],
+    }
+
+
+@pytest.mark.parametrize(
+    ("figures", "summary"),
+    [
+        (_figures(0.1, 0.2, 0.3, 0.8), "passes all 4 checks"),
+        (_figures(0.1, 0.9, 0.3, 0.8), "fails: randomisation test"),
+        (_figures(0.8, 0.2, 0.6, 0.2), "fails: empty maps, deletion/insertion, localisation"),
+    ],
+)
+def test_a_badge_gives_its_main_reason_in_one_short_line_and_every_reason_on_a_tap(figures, summary):
+    from painxai.dashboard import trust
+    from painxai.explain.verdict import verdict
+
+    label, reasons = verdict(figures)
+    entry = {"verdict": label, "reasons": reasons, "n_images": 40}
+    badge = trust.badge("vgg16", {"vgg16": entry})
+    assert badge.summary == summary
+    assert all(reason in badge.details for reason in reasons)
+    assert "40 out-of-fold test images" in badge.details
+    assert trust.badge("ncnn", {}).summary == "no audit yet"

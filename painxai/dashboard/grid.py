@@ -91,8 +91,9 @@ class GridResult:
     ``faces`` (N, D, D, 3) uint8 face crops for display; per model ``maps[m]`` (N, D, D) raw fold-mean maps
     on those crops (every model's crop covers the same window, so they align), ``prob_pain[m]`` (N,)
     fold-mean probabilities, ``targets[m]`` the class each map explains ("pain" | "nopain") per image,
-    ``folds[m]`` the folds used per image, and ``shares[m]`` one region -> share dict per image that has a
-    region label map (images without one are left out of the shares).
+    ``folds[m]`` the folds used per image, ``shares[m]`` one region -> share dict per image that has a
+    region label map (images without one are left out of the shares), and ``regions`` per image its region
+    label map (D, D) uint8 on the display crop, or None.
     """
 
     faces: np.ndarray
@@ -101,6 +102,7 @@ class GridResult:
     shares: dict[str, list[dict[str, float]]]
     targets: dict[str, list[str]] = field(default_factory=dict)
     folds: dict[str, list[list[int]]] = field(default_factory=dict)
+    regions: list[np.ndarray | None] = field(default_factory=list)
 
 
 def explain_grid(
@@ -139,7 +141,7 @@ def explain_grid(
         face, transform = crop_face(image, box, display_size)
         faces.append(face)
         crop_labels.append(None if labels is None else transform.crop_label_map(labels))
-    result = GridResult(faces=np.stack(faces), maps={}, prob_pain={}, shares={})
+    result = GridResult(faces=np.stack(faces), maps={}, prob_pain={}, shares={}, regions=crop_labels)
     for name, ensemble in ensembles.items():
         margin = ensemble.crop_margin  # the run's recorded margin: the folds saw faces cropped with it
         pairs = zip(images, boxes, strict=True)

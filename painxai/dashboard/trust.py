@@ -19,11 +19,36 @@ _ICONS = {INFORMATIVE: ":material/verified:", NOT_INFORMATIVE: ":material/block:
 @dataclass(frozen=True)
 class Badge:
     """What to show under one model's map: ``label`` (a verdict or "not audited"), the ``markdown`` of a
-    coloured badge, and ``help``: the reasons, one per line."""
+    coloured badge, ``summary``: its main reason in one short line (shown as text under the badge, so a
+    touch screen without hover reads it too), and ``details``: the full reasons as markdown, one per line
+    (one tap away, in an expander)."""
 
     label: str
     markdown: str
-    help: str
+    summary: str
+    details: str
+
+
+# The checks of painxai.explain.verdict, recognised by words their reasons always contain (in this order:
+# the randomisation reason may be "undefined", and only the localisation reason names the pointing game).
+_CHECKS = (("of the maps are empty", "empty maps"), ("randomis", "randomisation test"),
+           ("deletion AUC", "deletion/insertion"), ("pointing game", "localisation"))
+
+
+def check_name(reason: str) -> str:
+    """The short name of the check one audit reason reports ("randomisation test", ...), or the reason
+    itself (without its "passes:"/"fails:" prefix) for one this function does not know."""
+    text = reason.split(": ", 1)[1] if reason.startswith(("passes: ", "fails: ")) else reason
+    return next((name for needle, name in _CHECKS if needle in text), text)
+
+
+def summary_line(label: str, reasons: list[str]) -> str:
+    """One short line with a verdict's main reason: the checks that failed, or how many passed."""
+    failed = [check_name(r) for r in reasons if r.startswith("fails: ")]
+    if failed:
+        return "fails: " + ", ".join(failed)
+    passed = [r for r in reasons if r.startswith("passes: ")]
+    return f"passes all {len(passed)} checks" if label == INFORMATIVE and passed else label
 
 
 def audit_entries(run_path: Any) -> tuple[dict[str, dict], str | None]:
@@ -44,14 +69,14 @@ def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam") -> B
     """
     entry = entries.get(model)
     if entry is None:
-        text = f"no audit for {model} yet: run `painxai audit --run <run>` to learn whether its maps can be believed"
-        return Badge(NOT_AUDITED, _markdown(NOT_AUDITED, "maps not audited"), text)
+        text = f"No audit for {model} yet: run `painxai audit --run <run>` to learn whether its maps can be believed."
+        return Badge(NOT_AUDITED, _markdown(NOT_AUDITED, "maps not audited"), "no audit yet", text)
     label = entry["verdict"]
     audited = entry.get("settings", {}).get("method", "gradcam")
     suffix = "" if method == audited else f" (audit of {audited})"
     reasons = "\n".join(f"- {reason}" for reason in entry["reasons"])
-    help_text = f"Audit on {entry['n_images']} out-of-fold test images{suffix}:\n{reasons}"
-    return Badge(label, _markdown(label, f"maps {label}{suffix}"), help_text)
+    details = f"Audit on {entry['n_images']} out-of-fold test images{suffix}:\n\n{reasons}"
+    return Badge(label, _markdown(label, f"maps {label}{suffix}"), summary_line(label, entry["reasons"]), details)
 
 
 def _markdown(label: str, text: str) -> str:
