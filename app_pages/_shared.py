@@ -144,7 +144,7 @@ def colour_legend(cmap: str, top: float | None) -> None:
     right end when every map shares one scale; None when each map has its own (written under the map)."""
     from painxai.explain import display
 
-    st.image(display.colour_bar(1.0, cmap, height=8, width=512, horizontal=True), width="stretch")
+    st.image(display.colour_bar(1.0, cmap, height=14, width=512, horizontal=True), width="stretch")
     end = f"{top:.3g} (one scale for every map)" if top is not None else "the top of each map's scale (under it)"
     st.caption(f"Map value: from 0 on the left (transparent, the photo shows) to {end} on the right.")
 

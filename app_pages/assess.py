@@ -70,9 +70,9 @@ if min(image.shape[:2]) < MIN_FACE_SIDE:  # too small for any box, by hand or no
 by_hand_key = f"by_hand_{photo_id}"
 if detected.accepted:
     found = detected.box
-    found_line = f"{detected.search.message} (detector: {detected.search.detector})"
+    found_line = f"Face box ({detected.search.detector}): {detected.search.message}"
 else:
-    found_line = "placed by hand"
+    found_line = "Face box: placed by hand. Open to check or move it."
     found = face_box.centred_square_box(image.shape, fraction=0.6)
     st.warning(f"{detected.reason} A centred square is shown instead: move and resize it onto the face, then "
                "confirm it below.", icon=":material/crop_free:")
@@ -81,7 +81,7 @@ start_x, start_y, start_side = (int(v) for v in face_box.box_centre_and_side(fou
 start_side = min(start_side, height, width)
 # Once a box is accepted (found by the gate, or confirmed by hand) its check folds into an expander.
 accepted = detected.accepted or bool(st.session_state.get(by_hand_key))
-box_check = (st.expander(f"Face box: {found_line}. Open to check or move it.", icon=":material/face:")
+box_check = (st.expander(found_line, icon=":material/face:")
              if accepted else st.container())
 left, right = box_check.columns([3, 2])
 with right:
@@ -139,7 +139,7 @@ if stored is None or stored[0] != request:
     st.session_state["assessment"] = stored  # this session only; filled model by model below
 assessment = stored[1]
 
-answer.subheader("What the models say")
+answer.subheader("What the models say: the probability of pain")
 # Each model's card fills in as soon as its own fold ensemble is ready: on a server that has just started,
 # the first answers do not wait for the models still loading.
 with answer.container(horizontal=True):
@@ -160,7 +160,7 @@ for model, ensemble in each_ensemble(run, models):
             st.stop()
     verdict = assessment.models[model]
     with cards[model].container():
-        st.metric(verdict.name, f"{verdict.prob_mean:.0%}", help="Pain probability, mean over the fold models")
+        st.metric(verdict.name, f"{verdict.prob_mean:.0%}")  # the mean over the fold models, ± their std
         st.caption(f"± {verdict.prob_std:.0%} · {verdict.n_pain} of {len(verdict.folds)} folds say pain")
 if not loaded:
     st.error("None of the chosen models could be loaded (see the warnings above).", icon=":material/error:")
@@ -187,7 +187,7 @@ if outlines and regions is None:
     st.caption("No NFCS regions to outline: the landmarks could not be placed reliably on this face.")
 with st.container(horizontal=True):
     for model, picture in overlays.items():
-        with st.container(width=MAP_WIDTH, gap="small"):
+        with st.container(width=MAP_WIDTH, gap="xxsmall"):
             shown = display.outline_regions(picture, regions) if outlines and regions is not None else picture
             st.image(shown, caption=f"{model} · scale {display.scale_label(vmaxes[model], maps[model])}",
                      width="stretch")

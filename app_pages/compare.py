@@ -144,7 +144,7 @@ for index, caption in enumerate(captions):
             picture = display.overlay(result.faces[index], maps[index], vmax, cmap)
             if regions is not None:
                 picture = display.outline_regions(picture, regions)
-            with st.container(width=MAP_WIDTH, gap="small"):
+            with st.container(width=MAP_WIDTH, gap="xxsmall"):
                 st.image(picture, caption=f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · explains "
                          f"{CLASSES[target]} · scale {display.scale_label(vmax, maps[index])}", width="stretch")
                 show_badge(badges[model])

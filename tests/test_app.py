@@ -321,7 +321,7 @@ def test_assess_a_good_photo_shows_every_model_its_map_regions_and_reports(asses
     assert any("say pain" in i.value for i in at.info)  # the consensus line
     assert len(at.image) == 1 + len(ASSESS_MODELS) + 1  # the photo with its box, the maps, the colour bar
     # The answer comes first; the face box, found by the gate, folds into an expander below it.
-    assert [e.label for e in at.expander if e.label.startswith("Face box:")] != []
+    assert [e.label for e in at.expander if e.label.startswith("Face box (")] != []
     # Each badge's main reason is text under it (no hover needed), the full reasons in an expander.
     assert sum(c == "no audit yet" for c in captions) == len(ASSESS_MODELS)
     assert sum(e.label == "All reasons" for e in at.expander) == len(ASSESS_MODELS)
@@ -348,7 +348,7 @@ def test_assess_a_photo_without_a_face_is_scored_only_once_the_box_is_drawn_by_h
     assert ".." not in refusal[0]
     assert not at.metric  # no probability before the user has put the box on the face
     assert at.slider[2].value == 72  # 0.6 of the shorter side
-    assert not [e for e in at.expander if e.label.startswith("Face box:")]  # the check is open until confirmed
+    assert not [e for e in at.expander if e.label.startswith("Face box")]  # the check is open until confirmed
     at.checkbox(key=at.checkbox[0].key).check().run(timeout=180)
     assert not at.exception
     assert len(at.metric) == len(ASSESS_MODELS)

@@ -2,8 +2,9 @@
 and `make run`'s own recipes at a smoke size through to a served dashboard.
 
 A Streamlit server runs the dashboard on a run of all five models (random fold weights, smallest sizes).
-The tests take one screenshot per page; with ``PAINXAI_E2E_RUN=artifacts/demo`` (a real demo run) they
-go to docs/screenshots/ for the README, otherwise to a temporary folder.
+The tests take one screenshot per page (Assess at a desktop's, a tablet's and a phone's width); with
+``PAINXAI_E2E_RUN=artifacts/demo`` (a real demo run) they go to docs/screenshots/ for the README, otherwise to
+a temporary folder.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("PAINXAI_E2E_RUN") else None
-TABLET = {"width": 800, "height": 1100}
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1300, "height": 900}
+TABLET = {"width": 768, "height": 1024}
+PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
@@ -140,7 +142,20 @@ def _expect_provenance_and_badges(page, at_least: int) -> None:
     assert badges.count() >= at_least, f"{badges.count()} trust badges, expected at least {at_least}"
 
 
-def test_assess_flow_on_a_tablet(dashboard, page, tmp_path, screenshots):
+def _no_horizontal_overflow(page) -> None:
+    """Nothing is wider than the window: the page never scrolls sideways."""
+    widths = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]');
+        return [document.documentElement.scrollWidth, main.scrollWidth, window.innerWidth];
+    }""")
+    assert max(widths[:2]) <= widths[2] + 1, f"page {widths[0]} / main {widths[1]} px wide in a {widths[2]} px window"
+
+
+def _boxes(locator) -> list[dict]:
+    return [locator.nth(i).bounding_box() for i in range(locator.count())]
+
+
+def test_assess_answer_first_on_a_tablet_and_maps_sized_to_the_screen(dashboard, page, tmp_path, screenshots):
     from playwright.sync_api import expect
 
     page.set_viewport_size(TABLET)
@@ -151,14 +166,43 @@ def test_assess_flow_on_a_tablet(dashboard, page, tmp_path, screenshots):
     expect(metrics).to_have_count(5, timeout=180_000)
     for name in SMALL_SIZES:
         expect(metrics.filter(has_text=name)).to_be_visible()
+    consensus = page.get_by_text(re.compile(r"of 5 model\(s\) say pain"))
+    expect(consensus).to_be_visible(timeout=60_000)
     images = page.get_by_test_id("stImage")
     expect(images).to_have_count(1 + 5 + 1, timeout=60_000)  # photo with its box, five maps, colour bar
-    expect(page.get_by_text("research software", exact=False).first).to_be_visible()
     expect(page.get_by_text("Report (PDF)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("research software", exact=False).first).to_be_visible()
     _expect_provenance_and_badges(page, 5)
-    assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"] + 1  # nothing overflows
+    # The answer first: once the page is complete and unscrolled, the five probabilities and the consensus
+    # line lie inside the tablet's first screen (the face-box check has folded into an expander below them).
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
     page.wait_for_timeout(500)
+    for box in [*_boxes(metrics), consensus.bounding_box()]:
+        assert box["y"] >= 0 and box["y"] + box["height"] <= TABLET["height"], f"below the first screen: {box}"
+    expect(page.get_by_text(re.compile(r"^Face box \(.*\): "))).to_be_visible()
+    # A badge's main reason is text under it, and its full reasons one tap away (no hover on a tablet).
+    reasons = page.get_by_text("no audit yet", exact=True)
+    assert reasons.count() == 5
+    _no_horizontal_overflow(page)
+    columns = {round(b["x"]) for b in _boxes(images)[1:6]}  # the five maps (the photo's box comes first)
+    assert len(columns) in (2, 3), f"maps in {len(columns)} columns at 768 px: two or three per row"
+    page.get_by_text("All reasons").first.click()
+    expect(page.get_by_text("painxai audit --run", exact=False).first).to_be_visible(timeout=10_000)
+    _screenshot(page, screenshots, "assess-tablet")
+
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(1000)
+    _no_horizontal_overflow(page)
+    widths = [b["width"] for b in _boxes(images)[1:6]]
+    assert min(widths) >= 256, f"maps {widths} px wide on a 1300 px desktop"
     _screenshot(page, screenshots, "assess")
+
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(1000)
+    _no_horizontal_overflow(page)
+    rows = {round(b["y"]) for b in _boxes(images)[1:6]}
+    assert len(rows) == 5, "one map per row on a 390 px phone"
+    _screenshot(page, screenshots, "assess-phone")
 
 
 def test_metrics_page_shows_table2(dashboard, page, screenshots):
