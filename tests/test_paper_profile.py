@@ -1,18 +1,25 @@
-"""The paper profile's exact code path on CPU, at the paper's input size, on a tiny twin.
+"""The paper profile's exact code path on CPU, at the paper's input sizes, on a tiny twin.
 
 ``painxai train --profile paper`` is meant for a GPU and takes hours there; this runs the very same path
 (paper input size, augmentation with the face detector's check, both phases with their early stopping,
 the ``mixed_float16`` policy the GPU switches on) for resnet50 on one fold of 12 images, with the epoch
-caps and the augmentation count a researcher may pass (2 / 4 / 2), and checks that phase 2 trained the
-layers Table 1 fine-tunes and nothing it freezes. Phase 2 gets 4 epochs of one batch each because under
-mixed precision Keras's dynamic loss scaling skips the first steps whose float16 gradients overflow
-(it starts at a scale of 2^15 and halves it after each overflow; on this random-weight resnet50 one or
-two steps are skipped); the test checks that real steps were taken. Also: the paper profile's weights default, the
-command-line options, and the unstated choices recorded in run.json and listed in docs/TRAINING.md.
+caps and the augmentation count a researcher may pass (2 / 4 / 2). Phase 2 gets 4 epochs of one batch each
+because under mixed precision Keras's dynamic loss scaling skips the first steps whose float16 gradients
+overflow (it starts at a scale of 2^15 and halves it after each overflow; on this random-weight resnet50 one
+or two steps are skipped); the test checks that real steps were taken.
+
+The four other models (vgg16 and senet50 at 224 px, inception_v3 at 299 px, ncnn end to end at 120 px) run the
+same path in one more ``train`` call, in float32 with caps 1 / 1 and no augmentation (one step per phase is
+enough there: nothing is skipped), to keep CI's time down. For all five, a parametrised test checks that a fold
+changes exactly the layers Table 1 trains in phase 2 (with SENet's squeeze-excitation gates and, as the paper
+profile sets ``finetune_batchnorm="train"``, the BatchNorm layers after the Table-1 convs) and nothing it
+freezes, over the whole model, trunk included. Also: the paper profile's weights default, the command-line
+options, and the unstated choices recorded in run.json and listed in docs/TRAINING.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -27,6 +34,8 @@ from painxai.training.profiles import PROFILES, TrainConfig, resolve_profile
 
 MODEL = "resnet50"
 CAPS = {"max_epochs_head": 2, "max_epochs_finetune": 4, "augment_per_image": 2}
+OTHER_MODELS = ("vgg16", "senet50", "inception_v3", "ncnn")
+OTHER_CAPS = {"max_epochs_head": 1, "max_epochs_finetune": 1, "augment_per_image": 0}
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "TRAINING.md"
 
 
@@ -58,7 +67,8 @@ class _PhaseWeights:
 
         class Recorder(keras.callbacks.Callback):
             def on_train_begin(self, logs: dict | None = None) -> None:
-                sessions.append({"before": _layer_weights(self.model), "epochs": []})
+                model = self.model.name.removesuffix("_tail")
+                sessions.append({"model": model, "before": _layer_weights(self.model), "epochs": []})
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 sessions[-1]["epochs"].append(_layer_weights(self.model))
@@ -78,18 +88,58 @@ def _changed(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
     return any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
 
+def _digests(model: Any) -> dict[str, str]:
+    """Per layer with weights (trainable or not, BatchNorm moving statistics included), a digest of its arrays:
+    a whole model's snapshot without holding a copy of its weights."""
+    return {
+        layer.name: hashlib.sha1(b"".join(np.ascontiguousarray(w).tobytes() for w in layer.get_weights())).hexdigest()
+        for layer in model.layers
+        if layer.weights
+    }
+
+
+def _train_recording(config: TrainConfig) -> dict[str, Any]:
+    """``train(config)`` recording each fit (phase) and, per model, every layer of the whole model (trunk
+    included) when its fold models are prepared and after its (single) fold trained."""
+    import painxai.training.protocol as protocol
+
+    sessions: list[dict[str, Any]] = []
+    prepared: dict[str, Any] = {}
+    before: dict[str, dict[str, str]] = {}
+
+    def prepare_and_snapshot(name: str, *args: Any, **kwargs: Any) -> Any:
+        data, described = prepare_model(name, *args, **kwargs)
+        prepared[name], before[name] = data.model, _digests(data.model)
+        return data, described
+
+    prepare_model = protocol.prepare_model
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(protocol, "prepare_model", prepare_and_snapshot)
+        summary = protocol.train(config, extra_callbacks=[_PhaseWeights(sessions)])
+    after = {name: _digests(model) for name, model in prepared.items()}
+    out = Path(config.out)
+    return {
+        "out": out, "summary": summary, "sessions": sessions, "run": json.loads((out / "run.json").read_text()),
+        "before": before, "after": after,
+    }
+
+
 @pytest.fixture(scope="module")
 def paper_run(small_twin: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from painxai.training.protocol import train
-
     out = tmp_path_factory.mktemp("runs") / "paper"
-    sessions: list[dict[str, Any]] = []
-    config = TrainConfig(
+    return _train_recording(TrainConfig(
         manifest=small_twin["manifest"], folds=small_twin["folds"], out=out, models=(MODEL,), profile="paper",
         fold=0, weights="none", cache_dir=out.parent / "cache", mixed_precision=True, **CAPS,
-    )
-    summary = train(config, extra_callbacks=[_PhaseWeights(sessions)])
-    return {"out": out, "summary": summary, "sessions": sessions, "run": json.loads((out / "run.json").read_text())}
+    ))
+
+
+@pytest.fixture(scope="module")
+def other_models_run(small_twin: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("runs") / "paper-others"
+    return _train_recording(TrainConfig(
+        manifest=small_twin["manifest"], folds=small_twin["folds"], out=out, models=OTHER_MODELS, profile="paper",
+        fold=0, weights="none", cache_dir=out.parent / "cache", mixed_precision=False, **OTHER_CAPS,
+    ))
 
 
 def test_the_paper_path_runs_both_phases_at_paper_size(paper_run: dict[str, Any]) -> None:
@@ -119,30 +169,86 @@ def test_the_paper_path_runs_both_phases_at_paper_size(paper_run: dict[str, Any]
     assert len(predictions) - 1 == metrics["n_test"] > 0
 
 
-def test_phase_2_trains_the_table_1_layers_and_nothing_it_freezes(paper_run: dict[str, Any]) -> None:
+def test_phase_2_steps_were_real_under_mixed_precision(paper_run: dict[str, Any]) -> None:
     sessions = paper_run["sessions"]
-    assert len(sessions) == 2  # phase 1 (head view), phase 2 (tail view)
+    assert [session["model"] for session in sessions] == [MODEL, MODEL]  # phase 1 (head view), phase 2 (tail view)
     head, finetune = sessions
     spec = SPECS[MODEL]
-    table_1 = set(spec.finetune_layers)
-    trained = set(trainable_layer_names(spec, phase=2))
-    assert not table_1 & set(head["before"])  # phase 1 never sees the base
-    assert table_1 <= set(finetune["before"])
+    assert not set(spec.finetune_layers) & set(head["before"])  # phase 1 never sees the base
+    assert set(spec.finetune_layers) <= set(finetune["before"])
     assert finetune["steps"] > 0, "every phase-2 step was skipped (float16 overflow): the test proves nothing"
     snapshots = [*finetune["epochs"], finetune["after"]]
     changed = {
         name for name, before in finetune["before"].items() if any(_changed(before, s[name]) for s in snapshots)
     }
-    assert table_1 <= changed, sorted(table_1 - changed)
-    assert set(spec.head_layer_names()) <= changed
-    frozen = set(finetune["before"]) - trained
-    # The tail holds stage 5's BatchNorm layers (and conv5_1's reduce conv, which carries the stride):
-    # Table 1 leaves them frozen.
-    assert "conv5_1_1x1_reduce" in frozen and any(name.endswith("_bn") for name in frozen)
-    assert not changed & frozen, sorted(changed & frozen)
+    assert set(spec.finetune_layers) <= changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", (MODEL, *OTHER_MODELS))
+def test_phase_2_trains_the_table_1_layers_and_nothing_it_freezes(model: str, request: pytest.FixtureRequest) -> None:
+    """Over the whole model: the fold changed exactly the layers phase 2 trains, no frozen layer (trunk, frozen
+    convs, BatchNorm of frozen convs) moved, and the fold's weights file stores exactly the changed layers."""
+    result = request.getfixturevalue("paper_run" if model == MODEL else "other_models_run")
+    spec = SPECS[model]
+    run = result["run"]
+    assert run["profile_settings"]["finetune_batchnorm"] == "train"
+    assert run["model_settings"][model]["input_size"] == spec.paper_input_size
+    before, after = result["before"][model], result["after"][model]
+    changed = {name for name in before if before[name] != after[name]}
+    trained = set(trainable_layer_names(spec, phase=2, batchnorm=True))
+    frozen = set(before) - trained
+    assert not changed & frozen, f"frozen layers changed: {sorted(changed & frozen)}"
+    assert changed == trained, f"trained layers left unchanged: {sorted(trained - changed)}"
+    assert set(spec.finetune_layers) <= changed and set(spec.head_layer_names()) <= changed
+    phases = [session for session in result["sessions"] if session["model"] == model]
+    # Real steps in the last phase (under mixed precision the loss scaling may skip phase 1's only two).
+    assert phases[-1]["steps"] > 0
+    if spec.trained_end_to_end:  # N-CNN: one end-to-end phase over every weighted layer, nothing frozen
+        assert len(phases) == 1 and changed == set(before) == set(spec.finetune_layers) and not frozen
+    else:  # phase 1 sees the head only; phase 2 the tail above the cut; everything below it stays
+        assert len(phases) == 2 and set(phases[0]["before"]) == set(spec.head_layer_names())
+        assert trained <= set(phases[1]["before"])
+        below_cut = frozen - set(phases[1]["before"])
+        assert below_cut and not below_cut & changed
+    if model == "senet50":  # the squeeze-excitation gates of the fine-tuned blocks train with them
+        assert set(spec.finetune_companions) <= changed
+        assert {"conv4_6_1x1_down", "conv4_6_1x1_up"} <= frozen  # the gates of a frozen block do not
+    if spec.finetune_batchnorm:  # the BatchNorm after each Table-1 conv trains; the others stay frozen
+        assert set(spec.finetune_batchnorm) <= changed
+        assert any(_is_batchnorm(name) for name in frozen - set(spec.finetune_batchnorm))
+    if model in ("resnet50", "senet50"):
+        assert {"conv5_1_1x1_reduce", "conv5_1_1x1_reduce_bn"} <= frozen  # the 10th conv from the end
     # The fold's weights file stores exactly the layers the fold may change.
-    run = paper_run["run"]
-    assert set(run["model_settings"][MODEL]["fold_weights_layers"]) == trained
+    assert set(run["model_settings"][model]["fold_weights_layers"]) == trained
+    if spec.finetune_batchnorm:
+        assert "BatchNorm layers after them trained" in run["model_settings"][model]["protocol"]
+
+
+def _is_batchnorm(name: str) -> bool:
+    return name.endswith("_bn") or name.startswith("batch_normalization")
+
+
+@pytest.mark.parametrize(("model", "side"), [("resnet50", 32), ("senet50", 32), ("inception_v3", 75)])
+def test_the_batchnorm_trained_in_phase_2_is_the_one_after_each_table_1_conv(model: str, side: int) -> None:
+    """``SPECS[m].finetune_batchnorm`` is read off the graph: every BatchNorm layer fed by a Table-1 conv, in
+    the convs' order, and no other."""
+    import keras
+
+    from painxai.models import build
+
+    built = build(model, input_shape=(side, side, 3), weights=None)
+    fed_by = {
+        layer.name: layer.input._keras_history[0].name
+        for layer in built.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    table_1 = SPECS[model].finetune_layers
+    after_table_1 = sorted(
+        (bn for bn, conv in fed_by.items() if conv in table_1), key=lambda bn: table_1.index(fed_by[bn])
+    )
+    assert tuple(after_table_1) == SPECS[model].finetune_batchnorm
+    assert len(after_table_1) == len(table_1)  # one BatchNorm per Table-1 conv in these models
 
 
 def test_the_paper_profile_needs_pretrained_weights_by_default(small_twin, tmp_path, monkeypatch) -> None:
@@ -156,7 +262,7 @@ def test_the_paper_profile_needs_pretrained_weights_by_default(small_twin, tmp_p
     out = tmp_path / "run"
     result = CliRunner().invoke(app, [
         "train", "--manifest", str(small_twin["manifest"]), "--folds", str(small_twin["folds"]),
-        "--models", "vgg16", "--profile", "paper", "--out", str(out),
+        "--models", "vgg16", "--profile", "paper", "--out", str(out), "--allow-cpu",
     ])
     assert result.exit_code == 2, result.output
     assert "painxai weights" in result.output and "Traceback" not in result.output
@@ -175,7 +281,7 @@ def test_the_command_line_options_reach_the_profile(small_twin, tmp_path, monkey
     result = CliRunner().invoke(app, [
         "train", "--manifest", str(small_twin["manifest"]), "--folds", str(small_twin["folds"]), "--profile",
         "paper", "--out", str(tmp_path / "run"), "--max-epochs-head", "3", "--max-epochs-finetune", "4",
-        "--augment-per-image", "5",
+        "--augment-per-image", "5", "--allow-cpu",
     ])
     assert result.exit_code == 0, result.output
     (config,) = seen

@@ -185,27 +185,31 @@ def split_model(model: keras.Model, cut_layer: str) -> tuple[keras.Model, keras.
     return trunk, tail
 
 
-def trainable_layer_names(spec: ModelSpec, phase: int = 2) -> tuple[str, ...]:
+def trainable_layer_names(spec: ModelSpec, phase: int = 2, batchnorm: bool = False) -> tuple[str, ...]:
     """Names of the layers with weights trained in ``phase`` 1 (head only) or 2 (head + Table-1 convs).
 
-    N-CNN is trained end to end: both phases give all its weighted layers. BatchNormalization layers are
-    never among them (see ``specs``).
+    N-CNN is trained end to end: both phases give all its weighted layers (it has no BatchNormalization).
+    ``batchnorm``: phase 2 also trains ``spec.finetune_batchnorm``, the BN layers after the Table-1 convs
+    (the profile's ``finetune_batchnorm == "train"``); otherwise no BN layer is among them (see ``specs``).
     """
     if phase not in (1, 2):
         raise ValueError(f"phase must be 1 or 2, got {phase}")
     if spec.trained_end_to_end:
         return spec.finetune_layers
     head = spec.head_layer_names()
-    return head if phase == 1 else (*spec.finetune_layers, *spec.finetune_companions, *head)
+    if phase == 1:
+        return head
+    return (*spec.finetune_layers, *spec.finetune_companions, *(spec.finetune_batchnorm if batchnorm else ()), *head)
 
 
-def set_trainable_phase(model: keras.Model, phase: int) -> tuple[str, ...]:
-    """Make exactly ``trainable_layer_names(spec_of(model), phase)`` trainable; freeze every other layer.
+def set_trainable_phase(model: keras.Model, phase: int, batchnorm: bool = False) -> tuple[str, ...]:
+    """Make exactly ``trainable_layer_names(spec_of(model), phase, batchnorm)`` trainable; freeze every other layer.
 
-    Frozen BatchNormalization layers run in inference mode (Keras 3). Returns the trainable names.
+    Frozen BatchNormalization layers run in inference mode (Keras 3); trainable ones run in training mode
+    under ``fit`` (batch statistics, moving averages updated). Returns the trainable names.
     Recompile the model afterwards for the change to reach ``fit``.
     """
-    names = trainable_layer_names(spec_of(model), phase)
+    names = trainable_layer_names(spec_of(model), phase, batchnorm)
     missing = sorted(set(names) - {layer.name for layer in model.layers})
     if missing:
         raise ValueError(f"{model.name} lacks the layers {missing}")

@@ -18,8 +18,12 @@ sources (the order of ``layer_names`` in the original weight files; in a bottlen
   ``conv2d_76`` ... ``conv2d_93`` (layer names as a fresh process gives them; see ``inception.py``).
 - ncnn: trained end to end: every layer with weights.
 
-BatchNormalization layers stay frozen in phase 2 (inference mode, Keras's fine-tuning guidance):
-batches of 16 faces give poor batch statistics, and the BN layers are not conv layers of Table 1.
+BatchNormalization in phase 2 is a training-profile setting (``Profile.finetune_batchnorm``): "frozen"
+keeps every BN layer in inference mode (Keras's fine-tuning guidance); "train" also trains
+``finetune_batchnorm``, the BN layers that normalise a Table-1 conv's output (``<conv>_bn`` in the ResNets,
+``batch_normalization_76`` ... ``_93`` after ``conv2d_76`` ... ``_93`` in InceptionV3; VGG16 and N-CNN have
+none), which in Keras then run in training mode (batch statistics, moving averages updated), as a
+``trainable = True`` on those blocks does in TF 2.x Keras. BN layers of frozen convs stay frozen either way.
 
 ``phase2_cut_layer`` is a layer whose single output every fine-tuned layer depends on and through
 which everything downstream flows: training caches activations there in phase 2 and the dashboard
@@ -80,6 +84,7 @@ class ModelSpec:
     finetune_companions: tuple[str, ...]  # other base layers unfrozen with them (SENet's SE gates)
     phase2_cut_layer: str | None  # None: trained end to end, nothing is frozen
     total_params: int  # at paper_input_size, Table 1
+    finetune_batchnorm: tuple[str, ...] = ()  # BN layers after the Table-1 convs, trained when the profile says so
 
     @property
     def trained_end_to_end(self) -> bool:
@@ -150,6 +155,7 @@ SPECS: dict[str, ModelSpec] = {
             finetune_companions=(),
             phase2_cut_layer="conv4_6_relu",
             total_params=25_612_154,
+            finetune_batchnorm=tuple(f"{conv}_bn" for conv in _RESNET_FINETUNE),
         ),
         ModelSpec(
             name="senet50",
@@ -169,6 +175,7 @@ SPECS: dict[str, ModelSpec] = {
             finetune_companions=tuple(f"conv5_{block}_1x1_{side}" for block in (1, 2, 3) for side in ("down", "up")),
             phase2_cut_layer="conv4_6_relu",
             total_params=28_143_146,
+            finetune_batchnorm=tuple(f"{conv}_bn" for conv in _RESNET_FINETUNE),
         ),
         ModelSpec(
             name="inception_v3",
@@ -189,6 +196,7 @@ SPECS: dict[str, ModelSpec] = {
             finetune_companions=(),
             phase2_cut_layer="mixed8",
             total_params=23_115_554,
+            finetune_batchnorm=tuple(f"batch_normalization_{index}" for index in range(76, 94)),
         ),
         ModelSpec(
             name="ncnn",

@@ -61,9 +61,16 @@ def choices(profile: Profile) -> list[Choice]:
         ),
         Choice(
             "batchnorm_in_finetuning",
-            "BatchNorm layers stay frozen (inference mode) in phase 2",
-            "Table 1 names the convolutions to fine-tune, not their BatchNorm; updating batch statistics "
-            f"from batches of {profile.batch_size} would shift the pretrained features.",
+            "trained: the BatchNorm layers after the Table-1 convs train in phase 2 (batch statistics, moving "
+            "averages updated); every other BatchNorm in inference mode (finetune_batchnorm='train')"
+            if profile.finetune_batchnorm == "train"
+            else "frozen: every BatchNorm layer stays in inference mode in phase 2 (finetune_batchnorm='frozen')",
+            "the paper does not say. Its code most likely set trainable=True on the unfrozen blocks (an "
+            "assumption: the code is not published), which in TF 2.x Keras also trains their BatchNorm and updates "
+            "its statistics: the paper profile does that, to reproduce the paper. Keras's fine-tuning guide keeps "
+            "BatchNorm in inference mode instead, so batches of a few faces cannot shift the pretrained statistics: "
+            "'frozen', the demo and smoke profiles' value (the demo skips phase 2). VGG16 and N-CNN have no "
+            "BatchNorm.",
         ),
         Choice(
             "crop_margin",
@@ -83,8 +90,9 @@ def choices(profile: Profile) -> list[Choice]:
             "shear_unit",
             f"{augment.shear:g} read as degrees (shear_unit='{augment.shear_unit}'), as Keras's "
             "ImageDataGenerator reads it",
-            "the paper's code passed 0.15 to Keras, which takes degrees: almost no shear. Reproduced as "
-            "run; shear_unit='radians' gives the likely intended 8.6 degrees.",
+            "an assumption: the paper lists its ranges in the terms of Keras's ImageDataGenerator arguments, so "
+            "its code most likely passed shear_range=0.15 to Keras, which reads degrees: almost no shear. "
+            "Reproduced so; shear_unit='radians' gives the 8.6 degrees 0.15 may have meant.",
         ),
         Choice(
             "zoom_per_axis",
@@ -124,13 +132,39 @@ def choices(profile: Profile) -> list[Choice]:
         ),
         Choice(
             "decision_threshold",
-            "pain when P(pain) >= 0.5 (accuracy, F1, confusion); AUC from P(pain) itself",
+            "pain when P(pain) >= 0.5 (accuracy, F1, confusion, the paper's AUC); the standard AUC from P(pain) "
+            "itself",
             "the paper reports accuracy and F1 without a threshold; 0.5 is the argmax of its 2-way softmax.",
         ),
         Choice(
             "positive_class",
-            "pain (F1, precision and recall are the pain class's)",
-            "the paper's F1 does not name its class; pain is the finding a clinician acts on.",
+            "pain for the standard metrics (F1, precision, recall); no pain for the paper's F1 "
+            "(f1_nopain), beside which its AUC is that of the 0/1 predictions (auc_hard)",
+            "the paper's F1 does not name its class: pain is the finding a clinician acts on; Table 2's numbers "
+            "fit no pain as its positive class and an AUC from 0/1 predictions (docs/PROTOCOL.md#metrics, an "
+            "inference), so comparisons with the paper use those.",
+        ),
+        Choice(
+            "std_ddof",
+            "Table 2's ± is the sample standard deviation over folds (ddof 1)",
+            "the paper does not say; over 10 folds ddof 0 would give values about 5% smaller.",
+        ),
+        Choice(
+            "fold_assignment",
+            "greedy, per dataset (largest first): subjects shuffled by --seed, then sorted by their share of "
+            "pain images; each goes to the fold with the fewest subjects of its dataset, then the fewest "
+            "subjects, then the fewest images of its majority class, ties broken at random",
+            "the paper fixes 3 UNIFESP subjects per fold but not how subjects were dealt; stratifying by each "
+            "subject's pain share spreads the classes evenly over the folds.",
+        ),
+        Choice(
+            "feature_cache_dtype",
+            f"the frozen layers' outputs cached once per image as {profile.feature_dtype}, cast to float32 "
+            "batch by batch",
+            "the paper trains the whole model each step; the frozen layers give the same output in every fold "
+            "and epoch, so caching it saves their cost. float16 halves its memory at the paper's sizes (vgg16: "
+            "about 4 GB for 10,000 images) and rounds activations to about 3 significant digits, as "
+            "mixed_float16 computes them on a GPU anyway.",
         ),
         Choice(
             "seeds",

@@ -23,7 +23,7 @@ from painxai.runs import layout
 from painxai.runs.writer import save_model_weights
 from painxai.training.fit import Reporter, compile_for_training, set_trainable
 from painxai.training.pool import ImagePool, face_crops
-from painxai.training.profiles import Profile, TrainError, input_size
+from painxai.training.profiles import Profile, TrainError, input_size, trains_batchnorm
 
 
 def build_initial(name: str, size: int, weights: str, seed: int, reporter: Reporter) -> tuple[Any, str]:
@@ -153,9 +153,10 @@ def prepare_model(
     run_middle = tf.function(lambda x: middle(x, training=False), autograph=False)
     head_features = _predict_batches(lambda b: run_middle(b.astype("float32")), cut, 256, profile.feature_dtype)
     _base, head = split_model(model, head_cut)
-    # Head layers train in both phases; the tail's Table-1 layers only in phase 2, and the head
-    # model does not contain them, so one set of flags serves both compiled views.
-    set_trainable(tail, set(trainable_layer_names(spec, phase=2)))
+    # Head layers train in both phases; the tail's Table-1 layers (and, when the profile says so, their
+    # BatchNorm) only in phase 2, and the head model does not contain them, so one set of flags serves both
+    # compiled views.
+    set_trainable(tail, set(trainable_layer_names(spec, phase=2, batchnorm=trains_batchnorm(profile))))
     # 64 steps per call: a head step takes ~4 ms, and Python's per-step overhead cost 5-15 % of an epoch (measured).
     compile_for_training(head, spec.output, keras.optimizers.Adam(profile.lr_head), steps_per_execution=64)
     compile_for_training(tail, spec.output, keras.optimizers.Adam(profile.lr_finetune))

@@ -178,6 +178,7 @@ def fit(
 
 def set_trainable(tail: Any, trainable: set[str]) -> None:
     """Freeze every tail layer except ``trainable`` (by name). Frozen BatchNorm layers run in
-    inference mode in Keras 3, which keeps their statistics fixed as the protocol requires."""
+    inference mode in Keras 3, which keeps their statistics fixed; BatchNorm layers in ``trainable`` (the
+    profile's ``finetune_batchnorm == "train"``) run in training mode under ``fit``."""
     for layer in tail.layers:
         layer.trainable = layer.name in trainable

@@ -17,6 +17,8 @@ MODEL_NAMES = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
 
 
 WEIGHT_CHOICES = ("pretrained", "none", "auto")
+#: ``Profile.finetune_batchnorm``: BatchNorm after the Table-1 convs in phase 2, frozen (inference mode) or trained.
+BATCHNORM_MODES = ("frozen", "train")
 
 
 class TrainError(PainxaiError):
@@ -40,6 +42,11 @@ class Profile:
     the crop is 1.5 times the box); run.json records it per model and inference crops with the run's value.
     ``default_weights``: the ``--weights`` choice when none is given ("pretrained" for the paper: a
     missing file stops the run before any work, with how to get it; "auto" elsewhere).
+    ``finetune_batchnorm``: in phase 2, "frozen" keeps every BatchNorm layer in inference mode (Keras's
+    fine-tuning guide); "train" also trains the BatchNorm layers after the Table-1 convs
+    (``SPECS[m].finetune_batchnorm``: batch statistics in training, moving averages updated, gamma and beta
+    learnt), what ``trainable = True`` on those blocks does in TF 2.x Keras. The choices table says why each
+    profile has its value; run.json records it in ``profile_settings``.
     """
 
     name: str
@@ -63,6 +70,7 @@ class Profile:
     ncnn_augmented: bool = True
     crop_margin: float = DEFAULT_MARGIN
     default_weights: str = "auto"
+    finetune_batchnorm: str = "frozen"
 
 
 PROFILES: dict[str, Profile] = {
@@ -87,6 +95,7 @@ PROFILES: dict[str, Profile] = {
         feature_dtype="float16",
         standardize_head_inputs=False,
         default_weights="pretrained",
+        finetune_batchnorm="train",
     ),
     "demo": Profile(
         name="demo",
@@ -239,7 +248,32 @@ def protocol_text(name: str, profile: Profile) -> str:
         "no fine-tuning phase"
         if profile.max_epochs_finetune == 0
         else f"phase 2 head + {len(spec.finetune_layers)} Table-1 layers ({spec.finetune_layers[0]}.."
-        f"{spec.finetune_layers[-1]}), BatchNorm in inference mode, Adam lr {profile.lr_finetune:g}, patience "
+        f"{spec.finetune_layers[-1]}), {batchnorm_text(name, profile)}, Adam lr {profile.lr_finetune:g}, patience "
         f"{profile.patience_finetune}, epoch cap {profile.max_epochs_finetune}"
     )
     return f"{head}; {finetune}; batch {profile.batch_size}"
+
+
+def trains_batchnorm(profile: Profile) -> bool:
+    """True when phase 2 trains the BatchNorm layers after the Table-1 convs under ``profile``."""
+    if profile.finetune_batchnorm not in BATCHNORM_MODES:
+        raise TrainError(
+            f"profile {profile.name!r}: finetune_batchnorm {profile.finetune_batchnorm!r} is not one of "
+            f"{', '.join(BATCHNORM_MODES)}"
+        )
+    return profile.finetune_batchnorm == "train"
+
+
+def batchnorm_text(name: str, profile: Profile) -> str:
+    """What phase 2 does with ``name``'s BatchNorm layers under ``profile``, in words (for run.json)."""
+    from painxai.models import SPECS
+
+    layers = SPECS[name].finetune_batchnorm
+    if not trains_batchnorm(profile):
+        return "BatchNorm in inference mode"
+    if not layers:
+        return "no BatchNorm after the Table-1 layers"
+    return (
+        f"the {len(layers)} BatchNorm layers after them trained (batch statistics, moving averages updated; "
+        "other BatchNorm in inference mode)"
+    )

@@ -5,7 +5,8 @@ Per model and fold (docs/PROTOCOL.md#training):
 - **phase 1** ("head"): the base is frozen; only the new dense head trains, until
   ``patience_head`` epochs without a lower validation loss; the best weights are restored.
 - **phase 2** ("finetune"): the Table-1 layers (``SPECS[name].finetune_layers``) are unfrozen, with
-  BatchNorm kept in inference mode, at a lower learning rate, until ``patience_finetune`` epochs
+  the BatchNorm layers after them trained or kept in inference mode as the profile says
+  (``Profile.finetune_batchnorm``), at a lower learning rate, until ``patience_finetune`` epochs
   without improvement; the best weights are restored.
 - ``ncnn`` trains end to end ("end_to_end") with RMSprop, lr 1e-4, batch 16, patience 10.
 
@@ -65,6 +66,7 @@ from painxai.training.profiles import (
     max_epochs,
     protocol_text,
     resolve_profile,
+    trains_batchnorm,
 )
 
 
@@ -329,13 +331,14 @@ def _write_fold(
 
 def fold_trained_layers(name: str, profile: Profile) -> tuple[str, ...]:
     """The layers whose weights a fold of ``name`` can change under ``profile`` (the only ones its
-    weights file stores): the head when fine-tuning is skipped, head + Table-1 layers otherwise, every
-    weighted layer for ncnn. BatchNorm layers are never trained (inference mode), so never stored."""
+    weights file stores): the head when fine-tuning is skipped, head + Table-1 layers otherwise (with the
+    BatchNorm layers after them, gamma, beta and moving statistics, when the profile trains them), every
+    weighted layer for ncnn."""
     from painxai.models import SPECS, trainable_layer_names
 
     spec = SPECS[name]
     head_only = not spec.trained_end_to_end and profile.max_epochs_finetune == 0
-    return trainable_layer_names(spec, phase=1 if head_only else 2)
+    return trainable_layer_names(spec, phase=1 if head_only else 2, batchnorm=trains_batchnorm(profile))
 
 
 @contextlib.contextmanager
@@ -487,9 +490,32 @@ def _train_jobs(
             "crop_sources": pool.crop_sources,
             "augmented_samples": len(pool.images) - pool.n_original,
             "augment_report": pool.augment_report,
+            "face_detector": face_detector_record(pool),
         }
 
     writer.update_run_json(out, record_timings)
+
+
+def face_detector_record(pool: ImagePool) -> dict[str, Any]:
+    """run.json's ``data.face_detector``: which detector (``"mediapipe"``, MediaPipe's BlazeFace, or
+    ``"haar"``, OpenCV's fallback; None when neither works) found the faces the manifest gave no box for and
+    checked that each augmented sample still shows the face, and how much of the pool it decided."""
+    from painxai.training.augment import detector_name
+
+    report = pool.augment_report
+    detected = int(pool.crop_sources.get("detected", 0))
+    checked = report.get("detector") == "used"
+    # Probing the detector loads it (seconds): only when it decided something.
+    name = detector_name() if detected or checked or report.get("crop_boxes", {}).get("detected") else None
+    return {
+        "name": name,
+        "crops_detected": detected,
+        "crops_total": pool.n_original,
+        "augmentation_checked": checked,
+        "augmentation_missed_in_crop": int(report.get("missed_in_crop", 0)),
+        "note": "the detector of this invocation; crops and samples read from the cache were made by the detector "
+        "in use when they were cached (the same one unless the face model files or MediaPipe changed since)",
+    }
 
 
 def _model_record(name: str, profile: Profile, data: ModelData, described: str) -> dict[str, Any]:
