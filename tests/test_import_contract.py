@@ -22,7 +22,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "painxai"
 
 UI_LIBRARIES = ("streamlit", "typer", "rich")
-ABOVE_DATA = ("models", "runs", "training", "explain", "evaluation", "inference", "dashboard", "cli")
+ABOVE_DATA = ("models", "runs", "training", "explain", "evaluation", "inference", "monitor", "dashboard", "cli")
 MODELS_MAY_IMPORT = ("errors", "paths", "atomic", "labels", "models")
 #: (importing subpackage, subpackages it must not import)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -79,6 +79,7 @@ def contract_violations(root: Path) -> list[str]:
 #: The layers of docs/ARCHITECTURE.md, top to bottom: a package imports only packages of its own layer or below.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "dashboard"),
+    ("monitor",),
     ("training",),
     ("inference", "explain"),
     ("evaluation",),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from painxai import quiet_native_logs
-from painxai.cli import audit, augment, check, data, explain, faces, models, report, train
+from painxai.cli import audit, augment, check, data, explain, faces, models, monitor, report, train
 
 app = typer.Typer(
     name="painxai",
@@ -28,6 +28,7 @@ train.register(app)
 explain.register(app)
 audit.register(app)
 models.register(app)
+monitor.register(app)
 
 
 def main() -> None:
