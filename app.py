@@ -27,6 +27,7 @@ from app_pages._shared import (  # noqa: E402
     start_warming,
 )
 from painxai.dashboard import run_choice  # noqa: E402
+from painxai.errors import PainxaiError  # noqa: E402
 from painxai.paths import artifacts_dir  # noqa: E402
 
 keep_tensorflow_caches()
@@ -79,4 +80,7 @@ page = st.navigation(
         st.Page("app_pages/models.py", title="Models", icon=":material/schema:"),
     ]
 )
-page.run()
+try:
+    page.run()
+except PainxaiError as error:  # caught once for every page: e.g. a package missing from this environment
+    st.error(str(error), icon=":material/error:")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import typer
 
 from painxai import quiet_native_logs
-from painxai.cli import audit, augment, check, data, explain, faces, models, monitor, report, train
+from painxai.cli import audit, augment, check, data, explain, faces, machine, models, monitor, report, train
+from painxai.cli.common import user_errors
 
 app = typer.Typer(
     name="painxai",
@@ -29,9 +30,15 @@ explain.register(app)
 audit.register(app)
 models.register(app)
 monitor.register(app)
+machine.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: a PainxaiError that a command did not turn into its message already (e.g.
+    a package missing from this environment, met outside the command's own handler) is one line, exit 2."""
     quiet_native_logs()
-    app()
+    try:
+        with user_errors():
+            app()
+    except typer.Exit as stop:  # user_errors' exit, raised here outside any command
+        raise SystemExit(stop.exit_code) from None

@@ -93,11 +93,13 @@ def run_training(
     resume: bool,
     seed: int,
     overrides: dict[str, int | None] | None = None,
+    allow_cpu: bool = True,
 ) -> None:
     """Run :func:`painxai.training.protocol.train` with progress bars and turn expected errors into messages.
 
     ``weights`` None = the profile's default; ``overrides``: ``TrainConfig`` fields
     (``max_epochs_head``, ``max_epochs_finetune``, ``augment_per_image``), None = the profile's value.
+    ``allow_cpu`` False: the paper profile stops before any work when TensorFlow sees no GPU (:func:`check_gpu`).
     """
     from painxai.training.profiles import TrainConfig, parse_models
     from painxai.training.protocol import train
@@ -115,12 +117,44 @@ def run_training(
             seed=seed,
             **(overrides or {}),
         )
+        check_gpu(config, allow_cpu)
         with _progress() as progress:
             summary = train(config, reporter=_rich_reporter(progress))
     console.print(
         f"{len(summary.trained)} fold(s) trained, {len(summary.skipped)} already finished, "
         f"{summary.seconds:.1f} s; run folder {summary.out}"
     )
+
+
+def check_gpu(config: Any, allow_cpu: bool) -> None:
+    """For the paper profile on a machine where TensorFlow sees no GPU: say so with the projected CPU time, and
+    stop (a TrainError) unless ``allow_cpu``. Other profiles are made for the CPU and are not checked."""
+    from painxai.data.folds import read_folds
+    from painxai.data.manifest import read_manifest
+    from painxai.training.fit import gpu_present
+    from painxai.training.profiles import TrainError, resolve_profile
+    from painxai.training.projection import cpu_projection
+
+    profile = resolve_profile(config)
+    if profile.name != "paper" or gpu_present():
+        return
+    import tensorflow as tf
+
+    manifest = read_manifest(config.manifest, check_files=False)
+    k = int(read_folds(config.folds, manifest)["k"])
+    projection = cpu_projection(
+        config.models, len(manifest), k, 1 if config.fold is not None else k, profile.augment_per_image,
+        profile.validation_fraction,
+    )
+    build = "a CUDA build" if tf.test.is_built_with_cuda() else "a CPU-only build (tensorflow-cpu)"
+    situation = (f"TensorFlow {tf.__version__} ({build}) sees no GPU: the paper profile would take "
+                 f"{projection.describe()}.")
+    if not allow_cpu:
+        raise TrainError(
+            f"{situation} On a machine with an NVIDIA GPU, install the GPU build (`make setup GPU=1`, README) and "
+            "check it with `painxai doctor`; to train on the CPU anyway, pass --allow-cpu."
+        )
+    console.print(f"[yellow]warning:[/] {situation} Training on the CPU as asked (--allow-cpu).", soft_wrap=True)
 
 
 def train_command(
@@ -149,6 +183,9 @@ def train_command(
     augment_per_image: int | None = typer.Option(
         None, help="Augmented samples per training image. Default: the profile's (paper: 20)."
     ),
+    allow_cpu: bool = typer.Option(
+        False, help="Train the paper profile even when TensorFlow sees no GPU (it says how long that would take)."
+    ),
 ) -> None:
     """Train models over the leave-subjects-out folds with the paper's two-phase protocol."""
     overrides = {
@@ -156,7 +193,7 @@ def train_command(
         "max_epochs_finetune": max_epochs_finetune,
         "augment_per_image": augment_per_image,
     }
-    run_training(manifest, folds, models, profile, out, fold, weights, resume, seed, overrides)
+    run_training(manifest, folds, models, profile, out, fold, weights, resume, seed, overrides, allow_cpu)
 
 
 def demo_command(
@@ -180,7 +217,10 @@ def demo_command(
             subjects = read_manifest(twin.manifest_path, check_files=False)["subject"].nunique()
             write_folds(twin.manifest_path, folds_path, k=min(10, subjects), seed=0)
     console.print(f"twin {data} ({twin.n_images} images) and folds ready in {time.perf_counter() - started:.1f} s")
-    run_training(twin.manifest_path, folds_path, "all", profile, out, None, "auto", True, 0)
+    # By design, not for want of files: the demo's numbers and maps must be the same on every machine.
+    console.print("The demo's CNNs start from seeded random weights by design, pretrained files or not "
+                  "(docs/TRAINING.md): its numbers say nothing about newborns.", highlight=False, soft_wrap=True)
+    run_training(twin.manifest_path, folds_path, "all", profile, out, None, "none", True, 0)
     from painxai.cli.audit import run_audit
     from painxai.explain.audit import DEFAULT_IMAGES
 
