@@ -73,6 +73,7 @@ if run is not None:
 page = st.navigation(
     [
         st.Page("app_pages/assess.py", title="Assess a photo", icon=":material/stethoscope:", default=True),
+        st.Page("app_pages/monitor.py", title="Monitor (bedside)", icon=":material/monitor_heart:"),
         st.Page("app_pages/compare.py", title="Compare explanations", icon=":material/grid_view:"),
         st.Page("app_pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
         st.Page("app_pages/trust.py", title="Trust in the maps", icon=":material/verified:"),

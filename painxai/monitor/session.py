@@ -132,6 +132,10 @@ class MonitorSession:
         return FrameResult(time_s, sighting.box, sighting.reason, sighting.detected, probabilities, smoothed,
                            states, alert)
 
+    def kept_times(self) -> list[float]:
+        """The times (s) of the frames kept in memory, oldest first."""
+        return [kept.time_s for kept in self._kept]
+
     def frame_at(self, time_s: float) -> KeptFrame | None:
         """The kept frame nearest to ``time_s`` (None when none is kept)."""
         if not self._kept:
