@@ -51,10 +51,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(run: Path, port: int) -> subprocess.Popen:
-    """The dashboard on 127.0.0.1:``port``; returns once /_stcore/health answers."""
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--", "--run", str(run)]
+def start_server(run: Path, port: int, launcher: str = "streamlit") -> subprocess.Popen:
+    """The dashboard on 127.0.0.1:``port``; returns once /_stcore/health answers. ``launcher``: "streamlit"
+    (`streamlit run app.py`: the models start loading when the first browser opens the page) or "painxai"
+    (`painxai serve`, what `make run` uses: they start loading with the server)."""
+    options = ["--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port)]
+    if launcher == "painxai":
+        command = [str(Path(sys.executable).with_name("painxai")), "serve", "--run", str(run), *options]
+    else:
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", *options, "--", "--run", str(run)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True, env={**os.environ, "PAINXAI_ARTIFACTS": str(run.parent)})
     deadline = time.monotonic() + 120
