@@ -149,6 +149,7 @@ def run_fold(model: str, twin: Path, folds: Path, out: Path, overrides: dict, bu
         "epochs": {phase: len(times) for phase, times in timing.epochs.items()}, "epoch_s": steady,
         "first_epoch_s": {phase: times[0] for phase, times in timing.epochs.items()}, "cut": cut,
         "precision": run["timings"]["last_invocation"]["precision"], "accuracy": metrics["accuracy"],
+        "batchnorm": run["profile_settings"].get("finetune_batchnorm", "frozen"),
     }
 
 
@@ -171,7 +172,8 @@ def report(figures: dict, full_fold: bool) -> float:
     """Print one model's figures; returns its projected seconds for 10 folds (features once)."""
     n_train = figures["n_train"]
     print(
-        f"\n{figures['model']} ({figures['weights']} weights, {figures['precision']}): wall "
+        f"\n{figures['model']} ({figures['weights']} weights, {figures['precision']}, BatchNorm in phase 2: "
+        f"{figures['batchnorm']}): wall "
         f"{figures['wall_s']:.0f} s, {n_train} training images per epoch, test accuracy {figures['accuracy']:.3f}"
     )
     print(f"  augmentation pool: {figures['pool_images']} images in {figures['pool_s']:.1f} s (cached afterwards)")

@@ -159,8 +159,12 @@ def test_the_paper_path_runs_both_phases_at_paper_size(paper_run: dict[str, Any]
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     report = run["data"]["augment_report"]
     assert run["data"]["augmented_samples"] > 0 and report["kept"] == run["data"]["augmented_samples"]
+    detector = run["data"]["face_detector"]
+    # The twin's manifest gives every face box: the detector made no crop, and checked every sample.
+    assert (detector["crops_detected"], detector["crops_total"]) == (0, 12)
     if detector_name() is not None:
         assert report["detector"] == "used"
+        assert detector["name"] == detector_name() in ("mediapipe", "haar") and detector["augmentation_checked"]
     metrics = paper_run["summary"].trained[(MODEL, 0)]
     assert (metrics["epochs_phase1"], metrics["epochs_phase2"]) == (2, 4)
     history = (paper_run["out"] / MODEL / "fold_0" / "history.csv").read_text().splitlines()
@@ -223,6 +227,27 @@ def test_phase_2_trains_the_table_1_layers_and_nothing_it_freezes(model: str, re
     assert set(run["model_settings"][model]["fold_weights_layers"]) == trained
     if spec.finetune_batchnorm:
         assert "BatchNorm layers after them trained" in run["model_settings"][model]["protocol"]
+
+
+def test_the_detector_is_not_named_where_it_decided_nothing(other_models_run: dict[str, Any]) -> None:
+    detector = other_models_run["run"]["data"]["face_detector"]  # boxes from the manifest, no augmentation
+    assert detector["name"] is None and not detector["augmentation_checked"] and detector["crops_detected"] == 0
+
+
+def test_the_batchnorm_setting_leaves_the_demo_and_smoke_protocols_as_they_were() -> None:
+    """The demo skips phase 2 and the smoke profile keeps BatchNorm frozen: their recorded protocols (which a
+    resume compares) and fold files are what they were before the setting existed."""
+    from painxai.training.profiles import protocol_text
+    from painxai.training.protocol import fold_trained_layers
+
+    demo, smoke = PROFILES["demo"], PROFILES["smoke"]
+    assert demo.finetune_batchnorm == smoke.finetune_batchnorm == "frozen"
+    for name in ("resnet50", "inception_v3"):
+        assert "BatchNorm" not in protocol_text(name, demo)
+        assert "BatchNorm in inference mode" in protocol_text(name, smoke)
+        assert fold_trained_layers(name, demo) == SPECS[name].head_layer_names()
+        assert not set(fold_trained_layers(name, smoke)) & set(SPECS[name].finetune_batchnorm)
+        assert set(SPECS[name].finetune_batchnorm) <= set(fold_trained_layers(name, PROFILES["paper"]))
 
 
 def _is_batchnorm(name: str) -> bool:

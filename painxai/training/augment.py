@@ -13,11 +13,12 @@ of Keras 3.15, which the tests compare with):
 - **Rotation**: an angle drawn uniformly in ±30 degrees; a positive angle turns the content
   *counter-clockwise* on screen (Keras's inverse map ``[[cos, -sin], [sin, cos]]`` in y-down image
   coordinates). Reproduced.
-- **Shear**: Keras passes ``shear_range`` to ``apply_affine_transform`` as an angle in **degrees**, so
-  the paper's 0.15 sheared by at most 0.15° (a quarter of a pixel across a 128 px crop): in effect no
-  shear. The author most likely meant 0.15 rad ≈ 8.6°. We reproduce what the paper's code *did*
-  (``shear_unit="degrees"``, the default) because this project reproduces the published numbers; set
-  ``shear_unit="radians"`` for the intended ±8.6°.
+- **Shear**: Keras passes ``shear_range`` to ``apply_affine_transform`` as an angle in **degrees**. We
+  assume (the paper's code is not published) that the paper's 0.15 went to Keras as ``shear_range``, since
+  its ranges are those of ``ImageDataGenerator``'s arguments; it then sheared by at most 0.15° (a quarter of
+  a pixel across a 128 px crop): in effect no shear, though the author may have meant 0.15 rad ≈ 8.6°. We
+  reproduce what that code most likely did (``shear_unit="degrees"``, the default) because this project
+  reproduces the published numbers; set ``shear_unit="radians"`` for ±8.6°.
 - **Shift**: uniform in ±0.20 of the crop side on each axis. Reproduced (on square crops Keras's
   swap of height and width ranges makes no difference).
 - **Zoom**: Keras draws ``zx`` and ``zy`` *independently* from [0.70, 1.5] and uses them in the
