@@ -72,7 +72,9 @@ def main() -> None:
     from skimage.data import astronaut
 
     from painxai.dashboard import grid
-    from painxai.inference.assess import assess_photo, locate_face, photo_regions
+    from painxai.faces.detection import locate_face
+    from painxai.faces.landmarks import photo_regions
+    from painxai.inference.assess import assess_photo
     from painxai.runs.reader import Run
 
     print(f"machine: {machine()}")

@@ -15,7 +15,8 @@ AUDITED = "vgg16"  # ncnn stays unaudited, so both kinds of badge show
 @pytest.fixture(scope="module")
 def audited_run(tmp_path_factory):
     """A finished two-fold random-weight run of ASSESS_MODELS whose vgg16 is audited on 4 images."""
-    from painxai.explain.audit import AuditSettings, audit_run
+    from painxai.audit.model import AuditSettings
+    from painxai.audit.run import audit_run
 
     run = make_weights_run(tmp_path_factory.mktemp("trust_artifacts") / "trust_run", ASSESS_MODELS)
     settings = AuditSettings(images=4, faithfulness_steps=2, agreement_images=2)
@@ -108,7 +109,7 @@ def test_data_and_models_pages_name_the_run_provenance(app_env, page):
 
 
 def _figures(empty: float, last_spearman: float, deletion: float, pointing: float) -> dict:
-    """An audit entry's figures for painxai.explain.verdict (random map's deletion AUC 0.5, baselines 0.4)."""
+    """An audit entry's figures for painxai.audit.verdict (random map's deletion AUC 0.5, baselines 0.4)."""
     return {
         "empty_share": empty,
         "randomisation": {"spearman": [0.9, last_spearman]},
@@ -130,8 +131,8 @@ def _figures(empty: float, last_spearman: float, deletion: float, pointing: floa
     ],
 )
 def test_a_badge_gives_its_main_reason_in_one_short_line_and_every_reason_on_a_tap(figures, summary):
+    from painxai.audit.verdict import verdict
     from painxai.dashboard import trust
-    from painxai.explain.verdict import verdict
 
     label, reasons = verdict(figures)
     entry = {"verdict": label, "reasons": reasons, "n_images": 40}

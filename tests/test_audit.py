@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 from scipy.stats import spearmanr
 
+from painxai.audit.verdict import INFORMATIVE, NOT_INFORMATIVE, verdict
 from painxai.errors import RequestError
-from painxai.explain.audit import centre_prior, localisation, pointing_score
 from painxai.explain.cam import GradCAM
+from painxai.explain.localisation import centre_prior, localisation, pointing_score
 from painxai.explain.sanity import cascade_layers, randomisation_test, spearman_per_image, ssim_per_image
-from painxai.explain.verdict import INFORMATIVE, NOT_INFORMATIVE, verdict
 from painxai.inference import out_of_fold
 
 # --- the randomisation test ---------------------------------------------------------------------------
@@ -294,12 +294,13 @@ def test_painxai_explain_records_the_folds_and_whether_they_were_out_of_fold(tmp
     from typer.testing import CliRunner
 
     from painxai.cli import app
+    from painxai.data.folds import fold_of_subjects
     from painxai.runs.reader import Run
 
     run_path = build_run(tmp_path / "run", models=("ncnn",), k=2, weights="random", sizes={"ncnn": 64})
     run = Run(run_path)
     row = run.manifest().iloc[0]
-    expected = out_of_fold.fold_of_subjects(run.folds())[str(row["subject"])]
+    expected = fold_of_subjects(run.folds())[str(row["subject"])]
     # A textured photo the input gate accepts, in place of the run's small flat test image.
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (180, 240, 3), dtype=np.uint8)).save(row["path"])
     base = ["explain", "--run", str(run_path), "--image", row["path"], "--box", "60,30,180,150",

@@ -45,7 +45,7 @@ def _fmt(value: float | None) -> str:
 
 def verdict(figures: Mapping[str, Any]) -> tuple[str, list[str]]:
     """(``informative`` | ``not informative``, reasons) from one model's audit entry (see
-    :mod:`painxai.explain.audit`: ``empty_share``, ``randomisation``, ``faithfulness``, ``localisation``)."""
+    :mod:`painxai.audit`: ``empty_share``, ``randomisation``, ``faithfulness``, ``localisation``)."""
     checks: list[tuple[bool, str]] = []
     empty = float(figures["empty_share"])
     checks.append((

@@ -1,4 +1,4 @@
-"""``painxai audit``: can each model's maps be believed? Writes ``<run>/audit.json`` (see painxai.explain.audit)."""
+"""``painxai audit``: can each model's maps be believed? Writes ``<run>/audit.json`` (see painxai.audit)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from painxai.audit.model import DEFAULT_IMAGES, DEFAULT_STEPS
 from painxai.cli.common import console, user_errors
-from painxai.explain.audit import DEFAULT_IMAGES, DEFAULT_STEPS
 
 
 def audit_command(
@@ -27,7 +27,8 @@ def audit_command(
 def run_audit(run: Path, models: str = "all", images: int = DEFAULT_IMAGES, seed: int = 0,
               faithfulness_steps: int = DEFAULT_STEPS) -> None:
     """The audit as ``painxai audit`` runs it (``painxai demo`` calls it after training), with a table."""
-    from painxai.explain.audit import AuditSettings, audit_run
+    from painxai.audit.model import AuditSettings
+    from painxai.audit.run import audit_run
 
     started = time.perf_counter()
     chosen = None if models == "all" else [name.strip() for name in models.split(",") if name.strip()]

@@ -221,8 +221,8 @@ def demo_command(
     console.print("The demo's CNNs start from seeded random weights by design, pretrained files or not "
                   "(docs/TRAINING.md): its numbers say nothing about newborns.", highlight=False, soft_wrap=True)
     run_training(twin.manifest_path, folds_path, "all", profile, out, None, "none", True, 0)
+    from painxai.audit.model import DEFAULT_IMAGES
     from painxai.cli.audit import run_audit
-    from painxai.explain.audit import DEFAULT_IMAGES
 
     # So that the first dashboard already says which maps to believe (skipped when done); the smoke profile
     # (tests) audits a handful of images, enough to write every figure.

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # plotly is imported lazily at run time
-    pass
-
-
-
-Box = tuple[float, float, float, float]
+from painxai.faces.crop import Box
 
 
 def centred_square_box(shape: Sequence[int], fraction: float = 0.9) -> Box:
@@ -74,7 +69,8 @@ def face_and_regions(image: np.ndarray, box: Box | None, image_path: str | None 
     """
 
     from painxai.data.regions import read_label_map
-    from painxai.inference.assess import locate_face, photo_regions
+    from painxai.faces.detection import locate_face
+    from painxai.faces.landmarks import photo_regions
 
     used_box, _search, face = locate_face(image, box)
     truth = None if image_path is None else read_label_map(image_path, image.shape)

@@ -6,12 +6,6 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # plotly is imported lazily at run time
-    pass
-
-
 
 NO_RUN_HELP = (
     "No trained run was found. Make one with `make run` (it generates the synthetic twin and trains the "

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from painxai.explain.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE
+from painxai.audit.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE
 from painxai.labels import PAIN
 
 _COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", NOT_AUDITED: "gray"}
@@ -29,7 +29,7 @@ class Badge:
     details: str
 
 
-# The checks of painxai.explain.verdict, recognised by words their reasons always contain (in this order:
+# The checks of painxai.audit.verdict, recognised by words their reasons always contain (in this order:
 # the randomisation reason may be "undefined", and only the localisation reason names the pointing game).
 _CHECKS = (("of the maps are empty", "empty maps"), ("randomis", "randomisation test"),
            ("deletion AUC", "deletion/insertion"), ("pointing game", "localisation"))
@@ -53,7 +53,7 @@ def summary_line(label: str, reasons: list[str]) -> str:
 
 def audit_entries(run_path: Any) -> tuple[dict[str, dict], str | None]:
     """The run's per-model audit entries and, when the audit cannot be read, a message saying so."""
-    from painxai.explain.audit import AuditError, read_audit
+    from painxai.audit.store import AuditError, read_audit
 
     try:
         document = read_audit(run_path)

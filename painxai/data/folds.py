@@ -9,7 +9,9 @@ of their share of pain images, so classes also spread evenly.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -146,3 +148,8 @@ def validation_subjects(
         take = min(len(members) - 1, max(1, round(fraction * len(members))))
         chosen.extend(str(s) for s in rng.choice(members, size=take, replace=False))
     return sorted(chosen)
+
+
+def fold_of_subjects(folds_document: Mapping[str, Any]) -> dict[str, int]:
+    """Subject id -> the fold whose test set holds it, from a folds document (:mod:`painxai.data.folds`)."""
+    return {str(s): int(entry["fold"]) for entry in folds_document["folds"] for s in entry["test_subjects"]}

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from painxai.errors import RequestError
+from painxai.faces.crop import Box
 from painxai.faces.model_files import MODEL_CACHE, ModelFileError, model_path
 from painxai.native_logs import native_stderr
 
@@ -212,3 +213,14 @@ def shrink_by_blocks(image: np.ndarray, step: int) -> np.ndarray:
     rows, cols = image.shape[0] // step, image.shape[1] // step
     return cv2.resize(image[: rows * step, : cols * step], (cols, rows), interpolation=cv2.INTER_AREA)
 
+
+def locate_face(image: np.ndarray, box: Box | None = None) -> tuple[Box | None, FaceSearch | None, Face | None]:
+    """The face box to crop: the caller's ``box`` if given, else the detector's primary face.
+
+    Returns (box or None when nothing was found, the search or None when not run, the Face used).
+    """
+    if box is not None:
+        return box, None, Face(box=tuple(float(v) for v in box), score=1.0, keypoints=None)
+    search = detect_faces(image)
+    face = search.primary
+    return (None if face is None else face.box), search, face

@@ -215,3 +215,19 @@ def landmark_region_masks(points: np.ndarray, shape: tuple[int, ...]) -> np.ndar
             hull = cv2.convexHull(np.rint(points[list(LANDMARKS[group])]).astype(np.int32))
             cv2.fillConvexPoly(label_map, hull, REGIONS.index(region) + 1)
     return label_map
+
+
+def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | None, np.ndarray | None]:
+    """FaceMesh landmarks of ``face`` and the region label map (H, W) they draw, when trustworthy.
+
+    The label map is None when there is no face, the landmark model file is missing, or the
+    landmarks fail their quality checks (a wrong mask would give wrong shares).
+    """
+    if face is None:
+        return None, None
+    try:
+        landmarks = face_landmarks(image, face)
+    except ModelFileError:
+        return None, None
+    label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
+    return landmarks, label_map

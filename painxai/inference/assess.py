@@ -18,17 +18,16 @@ import numpy as np
 
 from painxai.errors import RequestError
 from painxai.explain.attribution import region_shares
-from painxai.faces.crop import CropTransform, crop_face
+from painxai.faces.crop import Box, CropTransform, crop_face
 from painxai.labels import PAIN
 
 if TYPE_CHECKING:
-    from painxai.faces.detection import Face, FaceSearch
+    from painxai.faces.detection import FaceSearch
     from painxai.faces.landmarks import Landmarks
     from painxai.inference.gate import Screening
     from painxai.inference.out_of_fold import FoldChoice
     from painxai.runs.reader import FoldEnsemble, Run
 
-Box = tuple[float, float, float, float]
 # A fold "says pain" when its pain probability reaches this (the paper's decision threshold).
 PAIN_THRESHOLD = 0.5
 
@@ -106,39 +105,6 @@ class Assessment:
     def consensus(self) -> str:
         """One line a clinician can read: how many models and folds say pain."""
         return consensus_line(self.models)
-
-
-def locate_face(image: np.ndarray, box: Box | None = None) -> tuple[Box | None, FaceSearch | None, Face | None]:
-    """The face box to crop: the caller's ``box`` if given, else the detector's primary face.
-
-    Returns (box or None when nothing was found, the search or None when not run, the Face used).
-    """
-    from painxai.faces.detection import Face, detect_faces
-
-    if box is not None:
-        return box, None, Face(box=tuple(float(v) for v in box), score=1.0, keypoints=None)
-    search = detect_faces(image)
-    face = search.primary
-    return (None if face is None else face.box), search, face
-
-
-def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | None, np.ndarray | None]:
-    """FaceMesh landmarks of ``face`` and the region label map (H, W) they draw, when trustworthy.
-
-    The label map is None when there is no face, the landmark model file is missing, or the
-    landmarks fail their quality checks (a wrong mask would give wrong shares).
-    """
-    from painxai.faces.landmarks import face_landmarks, landmark_region_masks
-    from painxai.faces.model_files import ModelFileError
-
-    if face is None:
-        return None, None
-    try:
-        landmarks = face_landmarks(image, face)
-    except ModelFileError:
-        return None, None
-    label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
-    return landmarks, label_map
 
 
 @contextlib.contextmanager

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from painxai.errors import PainxaiError
+from painxai.faces.crop import Box
 
 if TYPE_CHECKING:
     from painxai.faces.detection import Face, FaceSearch
     from painxai.faces.landmarks import Landmarks
 
-Box = tuple[float, float, float, float]
 
 MIN_DETECTOR_SCORE = 0.6
 MIN_FACE_SIDE = 32  # pixels, the box's shorter side

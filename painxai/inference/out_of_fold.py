@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from painxai.data.folds import fold_of_subjects
 from painxai.errors import RequestError
 
 if TYPE_CHECKING:
@@ -59,11 +60,6 @@ class FoldChoice:
     def summary(self) -> dict[str, Any]:
         """JSON-ready: folds, out_of_fold, note."""
         return {"folds": list(self.folds), "out_of_fold": self.out_of_fold, "note": self.note}
-
-
-def fold_of_subjects(folds_document: Mapping[str, Any]) -> dict[str, int]:
-    """Subject id -> the fold whose test set holds it, from a folds document (:mod:`painxai.data.folds`)."""
-    return {str(s): int(entry["fold"]) for entry in folds_document["folds"] for s in entry["test_subjects"]}
 
 
 def sha256_bytes(data: bytes) -> str:

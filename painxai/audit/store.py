@@ -1,0 +1,49 @@
+"""``<run>/audit.json``: the one reader and writer of the audit's file (written atomically after each model)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from painxai.errors import PainxaiError
+
+AUDIT_FILE = "audit.json"
+AUDIT_FORMAT = 1
+
+
+class AuditError(PainxaiError):
+    """An audit that cannot run (no test image, unknown model) or an unreadable audit.json."""
+
+
+def audit_path(run_path: str | os.PathLike[str]) -> Path:
+    """``<run>/audit.json``."""
+    return Path(run_path) / AUDIT_FILE
+
+
+def read_audit(run_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run's audit document, or None when the run has not been audited. An unreadable file, or one of
+    another format than this version writes, raises AuditError saying to audit again."""
+    path = audit_path(run_path)
+    if not path.is_file():
+        return None
+    again = f"run `painxai audit --run {Path(run_path)}` again"
+    try:
+        document = json.loads(path.read_text())
+        document["models"]  # the one key every reader needs
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AuditError(f"{path}: unreadable ({error}); {again}") from error
+    if document.get("format") != AUDIT_FORMAT:
+        raise AuditError(
+            f"{path}: written in audit format {document.get('format')!r}, and this version reads format "
+            f"{AUDIT_FORMAT}; {again}"
+        )
+    return document
+
+
+def write_audit(run_path: str | os.PathLike[str], document: dict[str, Any]) -> None:
+    """Write the document atomically (a reader never sees half of it)."""
+    from painxai import atomic
+
+    atomic.write_json(audit_path(run_path), document)
