@@ -122,7 +122,16 @@ def _screenshot(page, folder: Path, name: str) -> None:
 
 
 def _photo(tmp_path: Path) -> Path:
+    """A face photo to upload: with ``PAINXAI_E2E_RUN``, the run's first pain photo (for the README: a photo
+    of the run's own data, scored out-of-fold, its regions from the twin's masks); else the astronaut."""
     from PIL import Image
+
+    chosen = os.environ.get("PAINXAI_E2E_RUN")
+    if chosen:
+        import pandas as pd
+
+        manifest = pd.read_csv(Path(chosen) / "manifest.csv")
+        return Path(manifest.loc[manifest["label"] == "pain", "path"].iloc[0])
     from skimage.data import astronaut
 
     path = tmp_path / "photo.jpg"
@@ -181,17 +190,20 @@ def test_assess_answer_first_on_a_tablet_and_maps_sized_to_the_screen(dashboard,
         assert box["y"] >= 0 and box["y"] + box["height"] <= TABLET["height"], f"below the first screen: {box}"
     expect(page.get_by_text(re.compile(r"^Face box \(.*\): "))).to_be_visible()
     # A badge's main reason is text under it, and its full reasons one tap away (no hover on a tablet).
-    reasons = page.get_by_text("no audit yet", exact=True)
+    reasons = page.get_by_text(re.compile(r"^(passes all \d+ checks|fails: .+|no audit yet)$"))
     assert reasons.count() == 5
     _no_horizontal_overflow(page)
     columns = {round(b["x"]) for b in _boxes(images)[1:6]}  # the five maps (the photo's box comes first)
     assert len(columns) in (2, 3), f"maps in {len(columns)} columns at 768 px: two or three per row"
     page.get_by_text("All reasons").first.click()
-    expect(page.get_by_text("painxai audit --run", exact=False).first).to_be_visible(timeout=10_000)
+    details = page.get_by_text(re.compile(r"painxai audit --run|out-of-fold test images"))
+    expect(details.first).to_be_visible(timeout=10_000)
     _screenshot(page, screenshots, "assess-tablet")
 
     page.set_viewport_size(DESKTOP)
-    page.wait_for_timeout(1000)
+    page.get_by_text("Outline the NFCS regions").click()  # on every map; the grid keeps its five maps
+    page.wait_for_timeout(2500)
+    expect(page.get_by_test_id("stImage")).to_have_count(1 + 5 + 1, timeout=60_000)
     _no_horizontal_overflow(page)
     widths = [b["width"] for b in _boxes(images)[1:6]]
     assert min(widths) >= 256, f"maps {widths} px wide on a 1300 px desktop"
