@@ -207,6 +207,10 @@ def test_assess_answer_first_on_a_tablet_and_maps_sized_to_the_screen(dashboard,
     _no_horizontal_overflow(page)
     widths = [b["width"] for b in _boxes(images)[1:6]]
     assert min(widths) >= 256, f"maps {widths} px wide on a 1300 px desktop"
+    # One legend under the grid, its caption on one line, and each map's own scale under that map.
+    legend = page.get_by_text(re.compile(r"^Map value: from 0 on the left"))
+    assert legend.count() == 1 and legend.bounding_box()["height"] < 30, "the legend's caption wraps"
+    assert page.get_by_text(re.compile(r" · scale 0")).count() == 5
     _screenshot(page, screenshots, "assess")
 
     page.set_viewport_size(PHONE)
