@@ -108,36 +108,47 @@ def test_data_and_models_pages_name_the_run_provenance(app_env, page):
     assert not at.exception and _provenance(at)
 
 
-def _figures(empty: float, last_spearman: float, deletion: float, pointing: float) -> dict:
-    """An audit entry's figures for painxai.audit.verdict (random map's deletion AUC 0.5, baselines 0.4)."""
-    return {
-        "empty_share": empty,
-        "randomisation": {"spearman": [0.9, last_spearman]},
-        "faithfulness": {"deletion_auc": deletion, "random_deletion_auc": 0.5, "insertion_auc": 0.7,
-                         "random_insertion_auc": 0.5},
-        "localisation": {"source": "masks", "pointing_game": pointing, "cue_share": 0.6,
-                         "baseline_pointing_game": {"uniform": 0.4, "random": 0.3, "centre": 0.4},
-                         "baseline_cue_share": {"uniform": 0.3, "random": 0.3, "centre": 0.35}},
-        "map_resolution": [7, 7],
-    }
+# Reasons as painxai.audit.verdict words them (with and without intervals), so that the summary is checked
+# against both phrasings.
+REASONS = {
+    "empty": ["passes: 10% of the maps are empty (at most 50% allowed)",
+              "fails: share of empty maps 0.62 [0.55, 0.70], 40 images of 12 subjects (must stay below 0.50)"],
+    "randomisation": ["fails: after randomising 3 layer(s) from the output down, the map's rank correlation with "
+                      "the trained model's map is 0.81 (must be below 0.5): the map does not depend on what the "
+                      "model learned",
+                      "fails: randomisation test undefined: the maps are empty before or after randomising"],
+    "faithfulness": ["passes: deletion AUC 0.31 vs 0.45 for a random map (lower is better), insertion AUC 0.62 vs "
+                     "0.50 (higher is better)",
+                     "undecided: deletion AUC minus a random map's -0.02 [-0.06, 0.01], 40 images of 12 subjects"],
+    "localisation": ["passes: pointing game 0.80 vs 0.40 for the best model-free baseline; cue-region share 0.60",
+                     "undecided: the map's mass per cue region follows each image's own cues: correlation 0.3"],
+}
 
 
 @pytest.mark.parametrize(
-    ("figures", "summary"),
+    ("label", "reasons", "summary"),
     [
-        (_figures(0.1, 0.2, 0.3, 0.8), "passes all 4 checks"),
-        (_figures(0.1, 0.9, 0.3, 0.8), "fails: randomisation test"),
-        (_figures(0.8, 0.2, 0.6, 0.2), "fails: empty maps, deletion/insertion, localisation"),
+        ("informative", [REASONS["empty"][0], REASONS["faithfulness"][0], REASONS["localisation"][0]],
+         "passes all 3 checks"),
+        ("not informative", [REASONS["empty"][1], REASONS["randomisation"][0], REASONS["faithfulness"][0]],
+         "fails: empty maps, randomisation test"),
+        ("not informative", [REASONS["randomisation"][1], REASONS["faithfulness"][1]], "fails: randomisation test"),
+        ("undecided: needs more images", [REASONS["faithfulness"][1], REASONS["localisation"][1]],
+         "undecided: deletion/insertion, localisation"),
+        ("cannot be judged at this map resolution",
+         [REASONS["empty"][0], "cannot be judged at this map resolution: even the best map at it follows the cues"],
+         "cannot be judged at this map resolution"),
     ],
 )
-def test_a_badge_gives_its_main_reason_in_one_short_line_and_every_reason_on_a_tap(figures, summary):
-    from painxai.audit.verdict import verdict
+def test_a_badge_gives_its_main_reason_in_one_short_line_and_every_reason_on_a_tap(label, reasons, summary):
     from painxai.dashboard import trust
 
-    label, reasons = verdict(figures)
     entry = {"verdict": label, "reasons": reasons, "n_images": 40}
     badge = trust.badge("vgg16", {"vgg16": entry})
     assert badge.summary == summary
     assert all(reason in badge.details for reason in reasons)
     assert "40 out-of-fold test images" in badge.details
+    assert badge.markdown.startswith(":") and "-badge[" in badge.markdown  # every verdict gets a badge
     assert trust.badge("ncnn", {}).summary == "no audit yet"
+    assert trust.check_name("fails: something this page has never heard of, said at great length") == (
+        "something this page has never heard of, said at…")

@@ -9,11 +9,13 @@ from typing import Any
 
 import pandas as pd
 
-from painxai.audit.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE
+from painxai.audit.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE, NOT_JUDGEABLE, UNDECIDED
 from painxai.labels import PAIN
 
-_COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", NOT_AUDITED: "gray"}
-_ICONS = {INFORMATIVE: ":material/verified:", NOT_INFORMATIVE: ":material/block:", NOT_AUDITED: ":material/help:"}
+_COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", UNDECIDED: "orange", NOT_JUDGEABLE: "violet",
+            NOT_AUDITED: "gray"}
+_ICONS = {INFORMATIVE: ":material/verified:", NOT_INFORMATIVE: ":material/block:", UNDECIDED: ":material/pending:",
+          NOT_JUDGEABLE: ":material/grid_off:", NOT_AUDITED: ":material/help:"}
 
 
 @dataclass(frozen=True)
@@ -29,24 +31,29 @@ class Badge:
     details: str
 
 
-# The checks of painxai.audit.verdict, recognised by words their reasons always contain (in this order:
-# the randomisation reason may be "undefined", and only the localisation reason names the pointing game).
-_CHECKS = (("of the maps are empty", "empty maps"), ("randomis", "randomisation test"),
-           ("deletion AUC", "deletion/insertion"), ("pointing game", "localisation"))
+# The checks of painxai.audit.verdict, recognised by words their reasons contain. In this order: an undefined
+# randomisation test says its maps are empty, and only the localisation reason speaks of cues.
+_CHECKS = (("randomis", "randomisation test"), ("empty", "empty maps"), ("deletion AUC", "deletion/insertion"),
+           ("cue", "localisation"), ("pointing game", "localisation"))
+_STATES = ("fails", "undecided", "passes")  # a reason's prefix: "fails: ...", in the order a summary names them
 
 
 def check_name(reason: str) -> str:
-    """The short name of the check one audit reason reports ("randomisation test", ...), or the reason
-    itself (without its "passes:"/"fails:" prefix) for one this function does not know."""
-    text = reason.split(": ", 1)[1] if reason.startswith(("passes: ", "fails: ")) else reason
-    return next((name for needle, name in _CHECKS if needle in text), text)
+    """The short name of the check one audit reason reports ("randomisation test", ...); for a reason this
+    function does not know, its first words (without the "passes:"/"fails:"/"undecided:" prefix)."""
+    state, _, text = reason.partition(": ")
+    text = text if state in _STATES else reason
+    known = next((name for needle, name in _CHECKS if needle in text), None)
+    return known or (text if len(text) <= 48 else text[:47].rstrip() + "…")
 
 
 def summary_line(label: str, reasons: list[str]) -> str:
-    """One short line with a verdict's main reason: the checks that failed, or how many passed."""
-    failed = [check_name(r) for r in reasons if r.startswith("fails: ")]
-    if failed:
-        return "fails: " + ", ".join(failed)
+    """One short line with a verdict's main reason: the checks that failed (else those undecided), or how
+    many passed; else the verdict itself (e.g. one that says why it cannot judge)."""
+    for state in _STATES[:2]:
+        named = list(dict.fromkeys(check_name(r) for r in reasons if r.startswith(f"{state}: ")))
+        if named:
+            return f"{state}: {', '.join(named)}"
     passed = [r for r in reasons if r.startswith("passes: ")]
     return f"passes all {len(passed)} checks" if label == INFORMATIVE and passed else label
 
@@ -80,7 +87,8 @@ def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam") -> B
 
 
 def _markdown(label: str, text: str) -> str:
-    return f":{_COLOURS[label]}-badge[{_ICONS[label]} {text}]"
+    # A verdict without a colour of its own (e.g. undecided) is orange: neither a pass nor a failure.
+    return f":{_COLOURS.get(label, 'orange')}-badge[{_ICONS.get(label, ':material/help:')} {text}]"
 
 
 def reference_scales(entries: Mapping[str, dict], target: str = PAIN) -> dict[str, float | None]:
@@ -98,20 +106,26 @@ def audit_table(entries: Mapping[str, dict]) -> pd.DataFrame:
         masks = local.get("source") == "masks"
         faith = entry["faithfulness"]
         spearman = entry["randomisation"]["spearman"]
-        baselines = local.get("baseline_pointing_game", {}) if masks else {}
+        intervals = entry.get("intervals", {})
+        difference = local.get("intervals", {}).get("cue_correlation_minus_best_baseline", {}) if masks else {}
         rows.append({
             "model": model,
             "verdict": entry["verdict"],
             "images": entry["n_images"],
             "map cells": "x".join(map(str, entry.get("map_resolution", []))),
             "empty maps": entry["empty_share"],
+            "empty maps 95% CI": _interval_text(intervals.get("empty_share")),
             "randomised ρ (last step)": spearman[-1] if spearman else None,
+            "randomised ρ 95% CI": _interval_text(intervals.get("randomised_spearman")),
+            "localisation images": local.get("images") if masks else None,
+            "cue correlation": local.get("cue_correlation") if masks else None,
+            "cue correlation minus best baseline, 95% CI": _interval_text(difference) if masks else None,
+            "best baseline": difference.get("baseline") if masks else None,
+            "best possible at this resolution": local.get("best_possible", {}).get("correlation") if masks else None,
             "pointing game": local.get("pointing_game") if masks else None,
-            "pointing: uniform": baselines.get("uniform"),
-            "pointing: random": baselines.get("random"),
-            "pointing: centre": baselines.get("centre"),
+            "pointing: best baseline": _best(local.get("baseline_pointing_game")) if masks else None,
             "cue share": local.get("cue_share") if masks else None,
-            "cue share: best baseline": max(local["baseline_cue_share"].values()) if masks else None,
+            "cue share: best baseline": _best(local.get("baseline_cue_share")) if masks else None,
             "deletion AUC": faith["deletion_auc"],
             "deletion AUC: random": faith["random_deletion_auc"],
             "insertion AUC": faith["insertion_auc"],
@@ -123,6 +137,18 @@ def audit_table(entries: Mapping[str, dict]) -> pd.DataFrame:
             "seconds": entry.get("seconds"),
         })
     return pd.DataFrame(rows)
+
+
+def _interval_text(interval: Mapping[str, Any] | None) -> str | None:
+    """``0.12 [0.05, 0.20]`` or None."""
+    if not interval or interval.get("mean") is None:
+        return None
+    return f"{interval['mean']:.2f} [{interval['low']:.2f}, {interval['high']:.2f}]"
+
+
+def _best(values: Mapping[str, float | None] | None) -> float | None:
+    found = [v for v in (values or {}).values() if v is not None]
+    return max(found) if found else None
 
 
 def randomisation_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
@@ -137,19 +163,23 @@ def randomisation_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "step", "layer", "measure", "similarity"])
 
 
+LOCALISATION_SCORES = ("cue correlation", "pointing game", "cue share")
+
+
 def localisation_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
-    """Long table: model, map (the model's own, or a baseline), pointing game, cue share; models with masks only."""
+    """Long table: model, map (the model's own, or a baseline), and the three localisation scores; models with
+    masks only."""
     rows = []
+    keys = dict(zip(LOCALISATION_SCORES, ("cue_correlation", "pointing_game", "cue_share"), strict=True))
     for model, entry in entries.items():
         local = entry.get("localisation") or {}
         if local.get("source") != "masks":
             continue
-        rows.append({"model": model, "map": "model", "pointing game": local["pointing_game"],
-                     "cue share": local["cue_share"]})
-        for name, value in local["baseline_pointing_game"].items():
-            rows.append({"model": model, "map": f"{name} baseline", "pointing game": value,
-                         "cue share": local["baseline_cue_share"][name]})
-    return pd.DataFrame(rows, columns=["model", "map", "pointing game", "cue share"])
+        rows.append({"model": model, "map": "model", **{n: local.get(k) for n, k in keys.items()}})
+        for name in local["baseline_cue_correlation"]:
+            rows.append({"model": model, "map": f"{name} baseline",
+                         **{n: local[f"baseline_{k}"][name] for n, k in keys.items()}})
+    return pd.DataFrame(rows, columns=["model", "map", *LOCALISATION_SCORES])
 
 
 def faithfulness_frame(entries: Mapping[str, dict]) -> pd.DataFrame:
