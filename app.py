@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pylibsrtp  # noqa: F401 - the live camera's SRTP library: imported after TensorFlow or MediaPipe, it crashes
 import streamlit as st
 
 from painxai import quiet_native_logs

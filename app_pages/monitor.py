@@ -86,8 +86,9 @@ def explain_moment(session: MonitorSession) -> None:
     if not kept:
         return
     st.subheader("Explain a moment")
-    moment = st.select_slider("Moment (s)", kept, value=kept[-1], format_func=lambda t: f"{t:.1f}",
-                              key="monitor_moment")
+    scored = [t for t in kept if session.frame_at(t).box is not None]
+    moment = st.select_slider("Moment (s)", kept, value=(scored or kept)[-1], format_func=lambda t: f"{t:.1f}",
+                              key="monitor_moment", help="The last scored frame first; frames kept in memory only.")
     frame = session.frame_at(moment)
     if frame is None:
         return
@@ -156,8 +157,9 @@ if source == "Upload a video":
     if stored is None or stored[0] != request:
         loaded = ensembles(run, models)
         session = MonitorSession(loaded, settings, keep_s=KEEP_S)
-        live = st.container()
-        banner, picture, chart = live.empty(), live.empty(), live.empty()
+        live = st.empty()  # the display while the video is followed, cleared when it is done
+        with live.container():
+            banner, picture, chart = st.empty(), st.empty(), st.empty()
         shown = {"at": 0.0}
 
         def on_frame(result: object) -> None:
