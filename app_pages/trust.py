@@ -47,16 +47,20 @@ st.caption("Similarity of each model's map to the trained model's map after rand
            "output layer first. A map that stays similar shows the image, not what the model learned.")
 st.plotly_chart(figures.randomisation_figure(trust.randomisation_frame(entries)), key="trust_randomisation")
 
-st.header("Localisation against model-free baselines")
+st.header("Localisation against baselines that ignore the image")
 local = trust.localisation_frame(entries)
 if local.empty:
-    st.info("This run's data have no ground-truth cue regions (only the synthetic twin has them): no pointing game.")
+    st.info("This run's data have no ground-truth cue regions and intensities (only the synthetic twin has them): "
+            "localisation is not checked.")
 else:
-    st.caption("Pain images only. Baselines are made at each model's own map resolution: with a map of a few "
-               "cells, position alone can hit the large brow region.")
-    left, right = st.columns(2)
-    left.plotly_chart(figures.localisation_figure(local, "pointing game"), key="trust_pointing")
-    right.plotly_chart(figures.localisation_figure(local, "cue share"), key="trust_cue_share")
+    st.caption("Every out-of-fold pain image. The cue correlation decides (does the map's mass per cue region "
+               "follow that image's own cue intensities? a map that lights the same place on every face cannot); "
+               "the pointing game and cue share are shown for context: at a few cells per side the best fixed "
+               "cell already lights the brows and eyes. Baselines are made at each model's own map resolution; "
+               "the 95% intervals (by subject) are in the table above.")
+    columns = st.columns(len(trust.LOCALISATION_SCORES))
+    for column, score in zip(columns, trust.LOCALISATION_SCORES, strict=True):
+        column.plotly_chart(figures.localisation_figure(local, score), key=f"trust_{score.replace(' ', '_')}")
 
 st.header("Deletion and insertion")
 st.caption("Area under the curve of the explained class's probability as the pixels the map ranks first are "

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 from scipy.stats import spearmanr
 
-from painxai.audit.verdict import INFORMATIVE, NOT_INFORMATIVE, verdict
+from painxai.audit.verdict import INFORMATIVE, NOT_INFORMATIVE, NOT_JUDGEABLE, UNDECIDED, verdict
 from painxai.errors import RequestError
 from painxai.explain.cam import GradCAM
-from painxai.explain.localisation import centre_prior, localisation, pointing_score
+from painxai.explain.localisation import pointing_score
 from painxai.explain.sanity import cascade_layers, randomisation_test, spearman_per_image, ssim_per_image
 from painxai.inference import out_of_fold
 
@@ -93,10 +93,12 @@ def test_a_map_that_ignores_the_model_fails_the_randomisation_test():
 
     result = randomisation_test(model, cascade_layers(model, "c2"), edges, seed=0)
     assert np.allclose(result.spearman, 1.0) and np.allclose(result.ssim, 1.0)
-    figures = _figures(randomisation=result.summary())
-    label, reasons = verdict(figures)
+    from painxai.evaluation.bootstrap import subject_bootstrap
+
+    last = subject_bootstrap(result.spearman[-1], np.arange(4).astype(str)).as_dict()
+    label, reasons = verdict(_figures(randomised_spearman=last))
     assert label == NOT_INFORMATIVE
-    assert any(r.startswith("fails") and "does not depend on what the model learned" in r for r in reasons)
+    assert any(r.startswith("fails: after randomising") for r in reasons)
     # The same figures with a map that changed pass.
     assert verdict(_figures())[0] == INFORMATIVE
 
@@ -126,112 +128,175 @@ def test_ssim_matches_scikit_image(shape, window):
         expected = structural_similarity(x, y, data_range=1.0, win_size=window)
         assert ssim(x, y, window) == pytest.approx(expected, abs=1e-12)
 
-# --- localisation and the verdict ---------------------------------------------------------------------
+# --- localisation, intervals and the verdict --------------------------------------------------------------
 
 SIZE = 32
-MOUTH = 5  # label-map id of "mouth" (REGIONS index 4, + 1)
+CUE_LABELS = (1, 2, 4, 5)  # label-map ids of forehead_brow, eyes, nasolabial, mouth
 
 
-def _label_map() -> np.ndarray:
+def _face_labels() -> np.ndarray:
+    """A face-like label map: brow on top, eyes, nose, nasolabial folds, mouth at the bottom."""
     labels = np.zeros((SIZE, SIZE), np.uint8)
     labels[2:9, 4:28] = 1  # forehead_brow
     labels[10:14, 6:26] = 2  # eyes
     labels[15:20, 13:19] = 3  # nose (not a cue region)
-    labels[22:27, 10:22] = MOUTH
+    labels[16:22, 6:11] = labels[16:22, 21:26] = 4  # nasolabial
+    labels[23:28, 10:22] = 5  # mouth
     return labels
 
 
-def _blob_images(count: int, seed: int = 0) -> np.ndarray:
-    """Dark faces with one bright spot inside the mouth region."""
+def _ring_labels() -> np.ndarray:
+    """The four cue regions as concentric square rings around the centre: symmetric in every quadrant."""
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    distance = np.maximum(*np.abs(np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2))
+    for ring, region in enumerate(CUE_LABELS):
+        labels[(distance >= 3 * ring + 1) & (distance < 3 * ring + 4)] = region
+    return labels
+
+
+def _cues(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(count, 4) distinct cue intensities per image, in a random order, and (count,) subjects (4 images each)."""
     rng = np.random.default_rng(seed)
-    images = np.zeros((count, SIZE, SIZE, 3), np.float32)
-    for image in images:
-        row, col = rng.integers(23, 26), rng.integers(11, 21)
-        image[row - 1 : row + 2, col - 1 : col + 2] = 1.0
-    return images
+    cues = np.array([rng.permutation([0.2, 0.45, 0.7, 0.95]) for _ in range(count)])
+    return cues, np.repeat(np.arange(count // 4), 4)
 
 
-def _model(first_layer: keras.layers.Layer) -> keras.Model:
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = first_layer(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    logits = keras.layers.Dense(1, name="logits", kernel_initializer="ones", bias_initializer="zeros")(x)
-    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="prob")(logits))
+def _localisation(maps, labels, cues, subjects, low_shape):
+    from painxai.audit.model import localisation_figures
+    from painxai.explain.localisation import through_grid, truth_maps
+
+    # The data prior as the audit builds it: the mean ground truth through the grid, the same for every image.
+    prior = through_grid(truth_maps(labels, cues).mean(axis=0, keepdims=True), low_shape)
+    return localisation_figures(maps, {"data prior": np.repeat(prior, len(maps), axis=0)}, labels, cues,
+                                subjects.astype(str), low_shape, seed=0)
 
 
-def _looking_model() -> keras.Model:
-    """Its only feature is brightness (a 1x1 convolution averaging the channels): it looks at the spot."""
-    conv = keras.layers.Conv2D(1, 1, name="conv", kernel_initializer=keras.initializers.Constant(1 / 3),
-                               bias_initializer="zeros")
-    return _model(conv)
-
-
-class _FixedSpot(keras.layers.Layer):
-    """A feature map that ignores the image: a bump in the bottom-left corner, outside every region. (Its
-    weight only puts a variable on the path, which the gradient tape of painxai.explain.cam records.)"""
-
-    def build(self, input_shape):
-        rows, cols = np.mgrid[:SIZE, :SIZE]
-        bump = np.exp(-((rows - 30) ** 2 + (cols - 1) ** 2) / 8.0).astype(np.float32)[None, :, :, None]
-        self.bump = self.add_weight(shape=bump.shape, initializer=keras.initializers.Constant(bump), name="bump")
-
-    def call(self, inputs):
-        return inputs[..., :1] * 0.0 + self.bump
-
-
-def test_a_model_looking_at_the_cue_passes_localisation_and_one_ignoring_it_fails():
-    images, labels = _blob_images(6), [_label_map()] * 6
-    looking = GradCAM(_looking_model(), "conv").compute(images)
-    ignoring = GradCAM(_model(_FixedSpot(name="conv")), "conv").compute(images)
-    good = localisation(looking.maps, looking.low_res.shape[1:], labels)
-    bad = localisation(ignoring.maps, ignoring.low_res.shape[1:], labels)
-    assert good["pointing_game"] == 1.0 and bad["pointing_game"] == 0.0
-    cue_area = np.isin(_label_map(), [1, 2, 4, 5]).mean()
-    assert good["baseline_pointing_game"]["uniform"] == pytest.approx(cue_area)
-    assert good["baseline_pointing_game"]["centre"] == 0.0  # the centre of this face is the nose
-    assert good["cue_share"] > max(good["baseline_cue_share"].values())
-    assert bad["cue_share"] < max(bad["baseline_cue_share"].values())
-    assert verdict(_figures(localisation=good))[0] == INFORMATIVE
-    label, reasons = verdict(_figures(localisation=bad))
-    assert label == NOT_INFORMATIVE and any("pointing game 0.00" in r and r.startswith("fails") for r in reasons)
-
-
-def test_a_baseline_that_always_hits_leaves_the_pointing_game_out():
-    local = {"source": "masks", "pointing_game": 1.0, "baseline_pointing_game": {"uniform": 0.3, "centre": 1.0},
-             "cue_share": 0.6, "baseline_cue_share": {"uniform": 0.4, "centre": 0.5}}
-    label, reasons = verdict(_figures(localisation=local))
-    assert label == INFORMATIVE and any("cannot tell" in r for r in reasons)
-
-
-def test_pointing_score_shares_tied_maxima_and_centre_prior_peaks_in_the_middle():
-    hits = np.zeros((4, 4), bool)
-    hits[0, :2] = True
-    flat = np.ones((4, 4))
-    assert pointing_score(flat, hits) == pytest.approx(2 / 16)
-    assert pointing_score(np.zeros((4, 4)), hits) == 0.0
-    prior = centre_prior((5, 5))
-    assert np.unravel_index(prior.argmax(), prior.shape) == (2, 2)
-    assert np.ptp(centre_prior((2, 2))) == 0  # a 2 x 2 map has no centre cell: the prior is flat
+def _interval(mean: float, low: float, high: float) -> dict:
+    return {"mean": mean, "low": low, "high": high, "images": 40, "subjects": 10}
 
 
 def _figures(**changes) -> dict:
+    """An audit entry whose every check passes, with ``changes`` applied."""
     figures = {
         "empty_share": 0.0,
         "map_resolution": [4, 4],
         "randomisation": {"steps": ["logits", "c2"], "spearman": [0.4, 0.1], "ssim": [0.5, 0.2]},
-        "faithfulness": {"deletion_auc": 0.3, "insertion_auc": 0.7, "random_deletion_auc": 0.5,
-                         "random_insertion_auc": 0.5},
+        "intervals": {
+            "empty_share": _interval(0.0, 0.0, 0.05),
+            "randomised_spearman": _interval(0.1, 0.0, 0.2),
+            "deletion_minus_random": _interval(-0.2, -0.3, -0.1),
+            "insertion_minus_random": _interval(0.2, 0.1, 0.3),
+        },
     }
-    figures.update(changes)
+    for key, value in changes.items():
+        (figures["intervals"] if key in figures["intervals"] else figures)[key] = value
     return figures
 
 
+def test_the_ground_truth_passes_and_fixed_maps_and_noise_fail_the_image_specific_check():
+    """Synthetic maps whose answers are known, through the audit's own localisation and verdict."""
+    from painxai.explain.localisation import truth_maps
+
+    cues, subjects = _cues(40)
+    labels = [_face_labels()] * len(cues)
+    truth = truth_maps(labels, cues)
+    brows = np.repeat((_face_labels() == 1)[None].astype(np.float32), len(cues), axis=0)  # always the brows
+    noise = np.random.default_rng(1).random(truth.shape).astype(np.float32)
+    verdicts = {}
+    for name, maps in (("truth", truth), ("brows", brows), ("noise", noise)):
+        local = _localisation(maps, labels, cues, subjects, (8, 8))
+        verdicts[name] = verdict(_figures(localisation=local))
+        if name == "truth":
+            assert local["cue_correlation"] == pytest.approx(1.0)
+            assert local["intervals"]["cue_correlation_minus_best_baseline"]["low"] > 0.5
+    assert verdicts["truth"][0] == INFORMATIVE
+    for name in ("brows", "noise"):
+        label, reasons = verdicts[name]
+        assert label == NOT_INFORMATIVE, (name, reasons)
+        assert any(r.startswith("fails: the map's mass per cue region follows") for r in reasons)
+
+
+def test_a_grid_no_map_can_use_is_cannot_be_judged():
+    """On cue regions symmetric in every quadrant, a 2 x 2 map gives each region the same mean value (the odd
+    terms of a bilinear surface cancel): no map at that grid, not even the ground truth, can follow the cues."""
+    from painxai.explain.localisation import truth_maps
+
+    cues, subjects = _cues(40)
+    labels = [_ring_labels()] * len(cues)
+    local = _localisation(truth_maps(labels, cues), labels, cues, subjects, (2, 2))
+    assert local["best_possible"]["correlation"] == pytest.approx(0.0, abs=1e-6)
+    label, reasons = verdict(_figures(localisation=local))
+    assert label == NOT_JUDGEABLE
+    assert any(r.startswith("cannot be judged at this map resolution") for r in reasons)
+    finer = _localisation(truth_maps(labels, cues), labels, cues, subjects, (8, 8))
+    assert verdict(_figures(localisation=finer))[0] == INFORMATIVE
+
+
+def test_an_interval_that_straddles_a_threshold_is_undecided():
+    label, reasons = verdict(_figures(randomised_spearman=_interval(0.45, 0.3, 0.6)))
+    assert label == UNDECIDED and any(r.startswith("undecided: after randomising") for r in reasons)
+    assert verdict(_figures(randomised_spearman=_interval(0.7, 0.55, 0.8)))[0] == NOT_INFORMATIVE
+
+
 def test_verdict_fails_empty_maps_and_unfaithful_maps():
-    label, reasons = verdict(_figures(empty_share=0.8))
-    assert label == NOT_INFORMATIVE and reasons[0].startswith("fails: 80%")
-    unfaithful = {"deletion_auc": 0.6, "insertion_auc": 0.7, "random_deletion_auc": 0.5, "random_insertion_auc": 0.5}
-    assert verdict(_figures(faithfulness=unfaithful))[0] == NOT_INFORMATIVE
-    assert verdict(_figures(randomisation={"steps": ["a"], "spearman": [None], "ssim": [None]}))[0] == NOT_INFORMATIVE
+    label, reasons = verdict(_figures(empty_share=_interval(0.8, 0.7, 0.9)))
+    assert label == NOT_INFORMATIVE and reasons[0].startswith("fails: share of empty maps 0.80")
+    assert verdict(_figures(deletion_minus_random=_interval(0.1, 0.05, 0.2)))[0] == NOT_INFORMATIVE
+    assert verdict(_figures(randomised_spearman=None))[0] == UNDECIDED  # no interval: nothing decided
+
+
+def test_localisation_scores_match_independent_computations():
+    from scipy.stats import spearmanr
+
+    from painxai.explain.localisation import CUE_IDS, score_maps
+
+    rng = np.random.default_rng(3)
+    labels = [_face_labels()] * 12
+    maps = rng.normal(size=(12, SIZE, SIZE)).astype(np.float32)
+    maps[0] = -1.0  # an empty map: scores 0 everywhere
+    cues, _ = _cues(12)
+    scores = score_maps(maps, labels, cues)
+    for i in range(1, 12):
+        positive = np.maximum(maps[i], 0)
+        on_cues = np.isin(labels[i], CUE_IDS)
+        assert scores.share[i] == pytest.approx(positive[on_cues].sum() / positive.sum())
+        densities = [positive[labels[i] == region].mean() for region in CUE_IDS]
+        assert scores.correlation[i] == pytest.approx(spearmanr(densities, cues[i]).statistic)
+        assert scores.pointing[i] == float(on_cues.ravel()[np.argmax(maps[i])])
+    assert scores.empty.tolist() == [True] + [False] * 11
+    assert (scores.pointing[0], scores.share[0], scores.correlation[0]) == (0.0, 0.0, 0.0)
+
+
+def test_pointing_score_shares_tied_maxima():
+    hits = np.zeros((4, 4), bool)
+    hits[0, :2] = True
+    assert pointing_score(np.ones((4, 4)), hits) == pytest.approx(2 / 16)
+    assert pointing_score(np.zeros((4, 4)), hits) == 0.0
+
+
+def test_subject_bootstrap_resamples_subjects_and_covers_the_mean():
+    from painxai.evaluation.bootstrap import resample_counts, subject_bootstrap
+
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"s{i}" for i in range(8)], 5)
+    values = rng.normal(size=40) + np.repeat(rng.normal(size=8), 5)  # images of one subject move together
+    result = subject_bootstrap(values, subjects, resamples=500, seed=3)
+    # Independently: concatenate the drawn subjects' images, as a reader of the definition would.
+    groups = {name: values[subjects == name] for name in np.unique(subjects)}
+    names = sorted(groups)
+    means = [np.concatenate([groups[n] for n, k in zip(names, row, strict=True) for _ in range(k)]).mean()
+             for row in resample_counts(8, 500, 3)]
+    assert (result.low, result.high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+    assert (result.n_images, result.n_subjects) == (40, 8)
+    # Coverage of the true mean 0 over repeated samples: near 95 % (a per-image bootstrap would be too narrow).
+    hits = 0
+    for repeat in range(200):
+        sample = np.random.default_rng(100 + repeat)
+        data = sample.normal(size=40) + np.repeat(sample.normal(size=8), 5)
+        interval = subject_bootstrap(data, subjects, resamples=300, seed=repeat)
+        hits += interval.low <= 0.0 <= interval.high
+    assert 0.82 <= hits / 200 <= 0.99
+    assert subject_bootstrap([np.nan], ["a"]).mean is None
 
 
 # --- out-of-fold ----------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,16 +14,27 @@ from painxai.audit.store import AuditError
 from painxai.labels import PAIN
 
 
+def with_test_folds(manifest: pd.DataFrame, folds_document: dict) -> pd.DataFrame:
+    """The manifest rows whose subject is in a test fold, with that fold as a ``fold`` column."""
+    from painxai.data.folds import fold_of_subjects
+
+    fold_of = fold_of_subjects(folds_document)
+    rows = manifest.assign(fold=[fold_of.get(str(s), -1) for s in manifest["subject"]])
+    return rows[rows["fold"] >= 0]
+
+
+def pain_images(manifest: pd.DataFrame, folds_document: dict) -> pd.DataFrame:
+    """Every pain image of a test fold (each has exactly one out-of-fold model), with a ``fold`` column."""
+    rows = with_test_folds(manifest, folds_document)
+    return rows[rows["label"] == PAIN].reset_index(drop=True)
+
+
 def choose_images(manifest: pd.DataFrame, folds_document: dict, count: int, seed: int = 0) -> pd.DataFrame:
     """``count`` manifest rows spread over the test folds and both classes, with a ``fold`` column (the fold
     whose test set holds the row's subject). Reproducible for a given ``seed``."""
-    from painxai.data.folds import fold_of_subjects
-
     if count < 1:
         raise AuditError(f"--images must be at least 1, got {count}")
-    fold_of = fold_of_subjects(folds_document)
-    rows = manifest.assign(fold=[fold_of.get(str(s), -1) for s in manifest["subject"]])
-    rows = rows[rows["fold"] >= 0].sample(frac=1.0, random_state=seed)
+    rows = with_test_folds(manifest, folds_document).sample(frac=1.0, random_state=seed)
     # Deal in turns: in each turn every fold gives one image, neighbouring folds the other class.
     turn = rows.groupby(["fold", "label"]).cumcount()
     alternate = (rows["fold"] + (rows["label"] == PAIN) + turn) % 2
@@ -39,13 +52,15 @@ class AuditPhotos:
     boxes: list[Any]
     label_maps: list[np.ndarray | None]
     source: str | None  # "masks", "landmarks" or None (no regions)
+    cues: np.ndarray | None = None  # (N, R) cue intensities in CUE_REGIONS order (the twin's truth.csv), or None
 
 
-def load_photos(rows: pd.DataFrame) -> AuditPhotos:
+def load_photos(rows: pd.DataFrame, truth_folder: str | os.PathLike[str] | None = None) -> AuditPhotos:
     """The photos of ``rows`` with their face boxes and region label maps: the twin's masks, else FaceMesh
-    landmark regions, else none."""
+    landmark regions, else none; and, when ``truth_folder`` holds the twin's truth.csv, each image's cue
+    intensities (NaN for an image it does not list)."""
     from painxai.data.images import load_image
-    from painxai.data.regions import read_label_map
+    from painxai.data.regions import CUE_REGIONS, read_cue_intensities, read_label_map
     from painxai.faces.detection import locate_face
     from painxai.faces.landmarks import photo_regions
 
@@ -63,4 +78,10 @@ def load_photos(rows: pd.DataFrame) -> AuditPhotos:
         boxes.append(box)
         label_maps.append(truth)
     source = "masks" if kinds == {"masks"} else ("landmarks" if "landmarks" in kinds and "masks" not in kinds else None)
-    return AuditPhotos(rows, photos, boxes, label_maps, source)
+    truth = read_cue_intensities(truth_folder) if truth_folder is not None else None
+    cues = None
+    if truth is not None:
+        unknown = np.full(len(CUE_REGIONS), np.nan)
+        listed = [truth.get(str(Path(path).resolve()), unknown) for path in rows["path"]]
+        cues = np.array(listed, dtype=np.float64).reshape(len(rows), len(CUE_REGIONS))
+    return AuditPhotos(rows, photos, boxes, label_maps, source, cues)

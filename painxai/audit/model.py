@@ -14,7 +14,7 @@ import numpy as np
 
 from painxai.audit.images import AuditPhotos
 from painxai.audit.store import AuditError
-from painxai.explain.localisation import fold_agreement, localisation
+from painxai.explain.localisation import empty_maps, fold_agreement
 from painxai.explain.sanity import nan_mean, spearman_per_image
 from painxai.labels import PAIN
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 DEFAULT_IMAGES = 20
 DEFAULT_STEPS = 10
 REFERENCE_PERCENTILE = 99.0
+PRIOR_IMAGES = 16  # training images per fold model for the model's own mean map
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class AuditSettings:
     images: test images per model (spread over folds and classes). seed: image choice, randomisation and
     random maps. faithfulness_steps: deletion/insertion steps per curve. conv_steps: conv layers at or
     below the explained layer in the randomisation cascade. agreement_images: images whose maps every
-    fold model computes for the fold agreement.
+    fold model computes for the fold agreement. localisation: which images the localisation uses (recorded so
+    that entries of an audit that used fewer are audited again).
     """
 
     images: int = DEFAULT_IMAGES
@@ -42,6 +44,7 @@ class AuditSettings:
     faithfulness_steps: int = DEFAULT_STEPS
     conv_steps: int = 3
     agreement_images: int = 4
+    localisation: str = "every out-of-fold pain image"
 
 
 class _Worker:
@@ -96,27 +99,44 @@ def _faithfulness(worker: _Worker, members: np.ndarray, maps: np.ndarray, is_pai
     return curves.deletion_auc, curves.insertion_auc, baseline.deletion_auc, baseline.insertion_auc
 
 
-def audit_model(run: Run, model: str, photos: AuditPhotos, settings: AuditSettings) -> dict[str, Any]:
-    """Every figure of one model on the chosen images (see the module doc); JSON-ready."""
-    from painxai.audit.verdict import verdict
-    from painxai.explain.attribution import aggregate_shares, region_shares
-    from painxai.explain.sanity import cascade_layers, randomisation_test
+def _crops(photos: AuditPhotos, index: np.ndarray, ensemble: Any) -> tuple[list[np.ndarray], list[Any]]:
+    """The model's input crops of images ``index`` and their region label maps cropped alike (or None)."""
     from painxai.faces.crop import crop_face
 
-    started = time.perf_counter()
-    ensemble = run.ensemble(model)
-    index = np.flatnonzero(photos.rows["fold"].isin(ensemble.folds).to_numpy())
-    if not index.size:
-        raise AuditError(f"{model}: no chosen test image belongs to a finished fold {ensemble.folds}")
     crops, label_crops = [], []
     for i in index:
         crop, transform = crop_face(photos.photos[i], photos.boxes[i], ensemble.size, ensemble.crop_margin)
         crops.append(crop)
         labels = photos.label_maps[i]
         label_crops.append(None if labels is None else transform.crop_label_map(labels))
+    return crops, label_crops
+
+
+def audit_model(
+    run: Run, model: str, photos: AuditPhotos, settings: AuditSettings, located: AuditPhotos | None = None
+) -> dict[str, Any]:
+    """Every figure of one model (see the module doc); JSON-ready. ``photos``: the images of the randomisation,
+    faithfulness and the other figures (``settings.images`` of them); ``located``: every out-of-fold pain
+    image, for localisation against the twin's masks and cue intensities (None: data without them)."""
+    from painxai.audit.verdict import verdict
+    from painxai.evaluation.bootstrap import subject_bootstrap
+    from painxai.explain.attribution import aggregate_shares, region_shares
+    from painxai.explain.sanity import cascade_layers, randomisation_test
+
+    started = time.perf_counter()
+    ensemble = run.ensemble(model)
+    index = np.flatnonzero(photos.rows["fold"].isin(ensemble.folds).to_numpy())
+    if not index.size:
+        raise AuditError(f"{model}: no chosen test image belongs to a finished fold {ensemble.folds}")
+    crops, label_crops = _crops(photos, index, ensemble)
     rows = photos.rows.iloc[index].reset_index(drop=True)
+    located_index = np.array([], dtype=int)
+    if located is not None and located.source == "masks" and located.cues is not None:
+        located_index = np.flatnonzero(located.rows["fold"].isin(ensemble.folds).to_numpy())
+    located_crops, located_labels = _crops(located, located_index, ensemble) if located_index.size else ([], [])
     pain = (rows["label"] == PAIN).to_numpy()
-    worker = _Worker(ensemble, np.stack(crops), settings.method)
+    # One worker over both sets, so every map comes from one compiled function; located images follow.
+    worker = _Worker(ensemble, np.stack([*crops, *located_crops]), settings.method)
     count, folds, size = len(crops), list(ensemble.folds), ensemble.size
     own = np.array([folds.index(int(f)) for f in rows["fold"]])
     maps = np.empty((count, size, size), dtype=np.float32)  # out-of-fold pain maps
@@ -148,15 +168,23 @@ def audit_model(run: Run, model: str, photos: AuditPhotos, settings: AuditSettin
     for k in range(len(folds)):
         worker.use(k)
         fold_maps[k] = worker.explain(agreement, "pain").maps
+    subjects = rows["subject"].astype(str).to_numpy()
+
+    def interval(values: np.ndarray) -> dict[str, Any]:
+        return subject_bootstrap(values, subjects, seed=settings.seed).as_dict()
+
+    empty = empty_maps(maps)
     figures: dict[str, Any] = {
         "n_images": int(count),
         "n_pain_images": int(pain.sum()),
+        "n_subjects": len(set(subjects)),
         "folds": folds,
         "explained_layer": worker.layer,
         "map_resolution": [int(v) for v in low_shape],
         "input_size": int(size),
         "out_of_fold_accuracy": float(np.mean((prob >= 0.5) == pain)),
-        "empty_share": float(np.mean(maps.reshape(count, -1).max(axis=1) <= 0)),
+        "empty_share": float(np.mean(empty)),
+        "empty_maps": int(empty.sum()),
         "randomisation": {
             "steps": steps,
             "spearman": [nan_mean(row) for row in spearman],
@@ -170,16 +198,22 @@ def audit_model(run: Run, model: str, photos: AuditPhotos, settings: AuditSettin
             "random_deletion_auc": float(faith[2].mean()),
             "random_insertion_auc": float(faith[3].mean()),
         },
+        "intervals": {
+            "empty_share": interval(empty.astype(np.float64)),
+            "randomised_spearman": interval(spearman[-1]) if len(steps) else None,
+            "deletion_minus_random": interval(faith[0] - faith[2]),
+            "insertion_minus_random": interval(faith[1] - faith[3]),
+        },
         "class_sensitivity": {"spearman_pain_vs_nopain": nan_mean(spearman_per_image(maps, nopain))},
         "fold_agreement": {"spearman": fold_agreement(fold_maps), "folds": len(folds), "images": len(agreement)},
         "reference_scale": _reference_scale(maps),
         "reference_scale_nopain": _reference_scale(nopain),
         "reference_rule": f"{REFERENCE_PERCENTILE:g}th percentile of the positive values of the out-of-fold maps",
     }
-    with_masks = [i for i in range(count) if pain[i] and label_crops[i] is not None]
-    if photos.source == "masks" and with_masks:
-        figures["localisation"] = localisation(
-            maps[with_masks], figures["map_resolution"], [label_crops[i] for i in with_masks], settings.seed
+    if located_index.size:
+        located_rows = located.rows.iloc[located_index].reset_index(drop=True)
+        figures["localisation"] = _localisation(
+            worker, count, located_rows, located_labels, located.cues[located_index], folds, low_shape, settings
         )
     elif photos.source == "landmarks":
         shares = [region_shares(maps[i], label_crops[i]) for i in range(count) if label_crops[i] is not None]
@@ -189,6 +223,77 @@ def audit_model(run: Run, model: str, photos: AuditPhotos, settings: AuditSettin
     figures["verdict"], figures["reasons"] = verdict(figures)
     figures["settings"] = asdict(settings)
     figures["seconds"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def _localisation(
+    worker: _Worker, offset: int, rows: Any, labels: list[np.ndarray], cues: np.ndarray, folds: list[int],
+    low_shape: tuple[int, int], settings: AuditSettings,
+) -> dict[str, Any]:
+    """Localisation of the out-of-fold pain maps of the located images (the worker's crops from ``offset``
+    on), each score against the best of three baselines that ignore the image, with intervals by subject.
+
+    The baselines: the best single cell at the map's resolution (chosen with hindsight on these images);
+    the data prior (the mean ground truth of the images each fold model trained on, through the grid); the
+    model's own mean map (each fold model's mean map over ``PRIOR_IMAGES`` of its training images)."""
+    from painxai.explain.localisation import through_grid, truth_maps
+
+    count, size = len(labels), labels[0].shape
+    own = np.array([folds.index(int(f)) for f in rows["fold"]])
+    maps = np.empty((count, *size), np.float32)
+    data_prior, model_prior = np.empty_like(maps), np.empty_like(maps)
+    truth = truth_maps(labels, cues)
+    rng = np.random.default_rng(settings.seed)
+    for k in range(len(folds)):
+        mine, others = np.flatnonzero(own == k), np.flatnonzero(own != k)  # its test images; what it trained on
+        if not mine.size:
+            continue
+        worker.use(k)
+        maps[mine] = worker.explain(offset + mine, "pain").maps
+        if others.size:
+            data_prior[mine] = through_grid(truth[others].mean(axis=0, keepdims=True), low_shape)[0]
+            sample = rng.choice(others, size=min(PRIOR_IMAGES, others.size), replace=False)
+            model_prior[mine] = worker.explain(offset + sample, "pain").maps.mean(axis=0)
+        else:  # a single fold: nothing it trained on is among these images
+            data_prior[mine] = model_prior[mine] = 0.0
+    subjects = rows["subject"].astype(str).to_numpy()
+    priors = {"data prior": data_prior, "model's mean map": model_prior}
+    return localisation_figures(maps, priors, labels, cues, subjects, low_shape, settings.seed)
+
+
+def localisation_figures(
+    maps: np.ndarray, priors: dict[str, np.ndarray], labels: list[np.ndarray], cues: np.ndarray,
+    subjects: np.ndarray, low_shape: tuple[int, int], seed: int = 0,
+) -> dict[str, Any]:
+    """The localisation entry of audit.json from maps (N, S, S), prior maps by name (each (N, S, S): the map
+    each image is compared with), label maps (N, S, S), cue intensities (N, R) and subjects (N,): each score's
+    mean and interval, beside the best single cell and the priors, with the best map possible at
+    ``low_shape`` (see :mod:`painxai.explain.localisation`)."""
+    from painxai.evaluation.bootstrap import subject_bootstrap
+    from painxai.explain.localisation import SCORE_NAMES, best_cell_scores, best_possible, score_maps
+
+    scores = score_maps(maps, labels, cues)
+    cells, chosen = best_cell_scores(low_shape, labels, cues)
+    prior_scores = {name: score_maps(prior, labels, cues) for name, prior in priors.items()}
+    figures: dict[str, Any] = {
+        "source": "masks",
+        "images": len(maps),
+        "subjects": len(set(subjects)),
+        "empty_maps": int(scores.empty.sum()),
+        "unrankable_images": int(np.isnan(scores.correlation).sum()),
+        "best_possible": best_possible(low_shape, labels, cues),
+        "best_cell": {name: [index // low_shape[1], index % low_shape[1]] for name, index in chosen.items()},
+        "intervals": {},
+    }
+    for key, name in zip(("pointing_game", "cue_share", "cue_correlation"), SCORE_NAMES, strict=True):
+        baselines = {"best cell": cells[name], **{label: prior[name] for label, prior in prior_scores.items()}}
+        means = {label: nan_mean(values) for label, values in baselines.items()}
+        best = max(means, key=lambda label: -np.inf if means[label] is None else means[label])
+        figures[key] = nan_mean(scores[name])
+        figures[f"baseline_{key}"] = means
+        figures["intervals"][key] = subject_bootstrap(scores[name], subjects, seed=seed).as_dict()
+        difference = subject_bootstrap(scores[name] - baselines[best], subjects, seed=seed).as_dict()
+        figures["intervals"][f"{key}_minus_best_baseline"] = {**difference, "baseline": best}
     return figures
 
 

@@ -6,9 +6,10 @@ import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from painxai.audit.images import choose_images, load_photos
+from painxai.audit.images import AuditPhotos, choose_images, load_photos, pain_images
 from painxai.audit.model import AuditSettings, audit_model
 from painxai.audit.store import AUDIT_FORMAT, AuditError, read_audit, write_audit
 
@@ -39,7 +40,7 @@ def audit_run(
     document = {"format": AUDIT_FORMAT, **document, "run": run.name}
     document.setdefault("models", {})
     rows = choose_images(run.manifest(), run.folds(), settings.images, settings.seed)
-    photos = None
+    photos = located = None
     for name in names:
         previous = document["models"].get(name)
         same = previous and previous.get("settings") == asdict(settings)
@@ -48,10 +49,25 @@ def audit_run(
             continue
         if photos is None:
             photos = load_photos(rows)
+            located = _located_images(run)
+            if located is not None:
+                log(f"localisation on every out-of-fold pain image with ground truth: {len(located.rows)}")
         log(f"{name}: auditing {settings.images} out-of-fold test images…")
-        document["models"][name] = audit_model(run, name, photos, settings)
+        document["models"][name] = audit_model(run, name, photos, settings, located)
         document["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_audit(run.path, document)
         entry = document["models"][name]
         log(f"{name}: {entry['verdict']} ({entry['seconds']} s)")
     return document
+
+
+def _located_images(run: Any) -> AuditPhotos | None:
+    """Every out-of-fold pain image of the run with its masks and cue intensities, when the data have them
+    (the twin's truth.csv beside the manifest the run was trained from); None for data without them."""
+    from painxai.data.regions import TRUTH_FILE
+
+    source = run.config.get("manifest_source")
+    folder = Path(source).parent if source else None
+    if folder is None or not (folder / TRUTH_FILE).is_file():
+        return None
+    return load_photos(pain_images(run.manifest(), run.folds()), folder)

@@ -10,7 +10,7 @@ from typing import Any
 from painxai.errors import PainxaiError
 
 AUDIT_FILE = "audit.json"
-AUDIT_FORMAT = 1
+AUDIT_FORMAT = 2  # 2: intervals by subject, localisation on every out-of-fold pain image
 
 
 class AuditError(PainxaiError):

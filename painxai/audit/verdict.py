@@ -1,28 +1,32 @@
-"""Whether one model's maps can be believed: a verdict from the audit's figures and fixed thresholds.
+"""Whether one model's maps can be believed: a verdict from the audit's intervals and fixed thresholds.
 
-A model's maps are **informative** when every check that applies passes; each check gives a reason in
-words, passed or not. The thresholds were fixed before looking at any run's figures:
+Each check compares a 95 % interval (bootstrap over subjects, :mod:`painxai.evaluation.bootstrap`) with a
+threshold fixed before any run was looked at. A check **passes** when the whole interval clears its
+threshold, **fails** when the whole interval misses it, and is **undecided** otherwise (too few images to
+tell). The checks:
 
-1. *Maps exist*: at most ``MAX_EMPTY_SHARE`` (50 %) of the out-of-fold maps may be empty (no positive
-   value after the ReLU): an empty map points nowhere.
-2. *Randomisation* (Adebayo et al. 2018): after the full cascade (every randomised layer), the mean
-   Spearman rank correlation between the trained model's map and the randomised model's map must be
-   below ``MAX_RANDOMISED_SPEARMAN`` (0.5). A map that survives the destruction of the weights shows the
-   image (edges, contrast), not what the model learned.
-3. *Faithfulness* (Petsiuk et al. 2018): deleting the pixels in the map's order must lower the explained
-   class's probability faster than deleting them in random order (mean deletion AUC below the random
-   map's), and inserting them must raise it faster (mean insertion AUC above the random map's).
-4. *Localisation*, only where the data have ground-truth cue regions (the twin's masks): the pointing
-   game must beat the best of three model-free baselines at the model's own map resolution (a uniform
-   map, random maps, a centred Gaussian) by at least ``MIN_POINTING_MARGIN`` (0.10), and the share of
-   positive map mass on the cue regions must exceed the best baseline's share. With a map of a few cells,
-   position alone can hit the large brow region; the baselines measure exactly that. When a baseline
-   scores so high that no map could win by the margin, the pointing game is left out and the share
-   decides alone. The pointing game is strict: the maximum must lie on a cue region.
+1. *Maps exist*: the share of empty maps (no positive value: they point nowhere) is below
+   ``MAX_EMPTY_SHARE`` (0.5).
+2. *Randomisation* (Adebayo et al. 2018): after the full cascade, the rank correlation between the trained
+   model's map and the randomised model's map is below ``MAX_RANDOMISED_SPEARMAN`` (0.5): a map that
+   survives the destruction of the weights shows the image, not what the model learned.
+3. *Faithfulness* (Petsiuk et al. 2018): deletion in the map's order lowers the explained class's
+   probability faster than deletion in random order (AUC difference below 0), and insertion raises it
+   faster (difference above 0).
+4. *Localisation*, only where the data have ground-truth cue regions and intensities (the twin): the
+   **cue correlation** (does the map's mass per cue region follow that image's own cue intensities?) must
+   beat the best of the baselines that ignore the image (the best single cell, the training data's mean
+   cue map, the model's own mean map) by ``MIN_CUE_CORRELATION_MARGIN`` (0.10). It decides because a
+   fixed map cannot pass it: the same map on every face cannot follow each face's cues. The pointing game
+   and the cue share are reported with their intervals beside the same baselines, but do not decide: at
+   a few cells per side the best fixed cell already lights the brows and eyes of every twin face.
+   Where even the best map at the model's resolution (each image's own ground truth, through the grid)
+   could not beat the baselines by the margin, the check cannot tell: the verdict is "cannot be judged
+   at this map resolution".
 
-Class sensitivity (the rank correlation of the pain and the no-pain map) and fold agreement (how alike
-the fold models' maps of one image are) are reported beside the verdict but do not decide it: a model
-can legitimately use the same regions for both classes, and folds can differ while each is faithful.
+The verdict: **not informative** when a check fails; else **cannot be judged at this map resolution** when
+localisation cannot tell; else **undecided: needs more images** when a check is undecided; else
+**informative**. Class sensitivity and fold agreement are reported beside it and do not decide.
 """
 
 from __future__ import annotations
@@ -32,71 +36,98 @@ from typing import Any
 
 MAX_EMPTY_SHARE = 0.5
 MAX_RANDOMISED_SPEARMAN = 0.5
-MIN_POINTING_MARGIN = 0.10
+MIN_CUE_CORRELATION_MARGIN = 0.10
 
 INFORMATIVE = "informative"
 NOT_INFORMATIVE = "not informative"
+UNDECIDED = "undecided: needs more images"
+NOT_JUDGEABLE = "cannot be judged at this map resolution"
 NOT_AUDITED = "not audited"
+VERDICTS = (INFORMATIVE, NOT_INFORMATIVE, UNDECIDED, NOT_JUDGEABLE)
+
+PASS, FAIL, OPEN = "passes", "fails", "undecided"
 
 
-def _fmt(value: float | None) -> str:
+def judge(interval: Mapping[str, Any] | None, threshold: float, above: bool) -> str:
+    """PASS when the whole interval lies above (``above``) or below ``threshold``, FAIL when the whole of it
+    lies on the other side (the threshold itself counts as missed), OPEN otherwise or without an interval."""
+    if not interval or interval.get("low") is None:
+        return OPEN
+    low, high = float(interval["low"]), float(interval["high"])
+    if above:
+        return PASS if low > threshold else FAIL if high <= threshold else OPEN
+    return PASS if high < threshold else FAIL if low >= threshold else OPEN
+
+
+def describe(interval: Mapping[str, Any] | None) -> str:
+    """``0.12 [0.05, 0.20], 40 images of 12 subjects`` (or "undefined")."""
+    if not interval or interval.get("mean") is None:
+        return "undefined (no image to score)"
+    return (f"{interval['mean']:.2f} [{interval['low']:.2f}, {interval['high']:.2f}], {interval['images']} images "
+            f"of {interval['subjects']} subjects")
+
+
+def _number(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.2f}"
 
 
-def verdict(figures: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """(``informative`` | ``not informative``, reasons) from one model's audit entry (see
-    :mod:`painxai.audit`: ``empty_share``, ``randomisation``, ``faithfulness``, ``localisation``)."""
-    checks: list[tuple[bool, str]] = []
-    empty = float(figures["empty_share"])
-    checks.append((
-        empty <= MAX_EMPTY_SHARE,
-        f"{empty:.0%} of the maps are empty (at most {MAX_EMPTY_SHARE:.0%} allowed)",
-    ))
-    spearman = figures["randomisation"]["spearman"]
-    last = spearman[-1] if spearman else None
-    if last is None:
-        checks.append((False, "randomisation test undefined: the maps are empty before or after randomising"))
-    else:
-        steps = len(spearman)
-        passed = last < MAX_RANDOMISED_SPEARMAN
-        checks.append((
-            passed,
-            f"after randomising {steps} layer(s) from the output down, the map's rank correlation with the "
-            f"trained model's map is {last:.2f} (must be below {MAX_RANDOMISED_SPEARMAN}): the map "
-            + ("depends on the learned weights" if passed else "does not depend on what the model learned"),
-        ))
-    faith = figures["faithfulness"]
-    deletion_ok = faith["deletion_auc"] is not None and faith["deletion_auc"] < faith["random_deletion_auc"]
-    insertion_ok = faith["insertion_auc"] is not None and faith["insertion_auc"] > faith["random_insertion_auc"]
-    checks.append((
-        deletion_ok and insertion_ok,
-        f"deletion AUC {_fmt(faith['deletion_auc'])} vs {_fmt(faith['random_deletion_auc'])} for a random map "
-        f"(lower is better), insertion AUC {_fmt(faith['insertion_auc'])} vs "
-        f"{_fmt(faith['random_insertion_auc'])} (higher is better)",
-    ))
-    local = figures.get("localisation") or {}
-    if local.get("source") == "masks":
-        best = max(local["baseline_pointing_game"].values())
-        best_share = max(local["baseline_cue_share"].values())
-        pointing, share = local["pointing_game"], local["cue_share"]
-        resolution = "x".join(map(str, figures.get("map_resolution", ["?", "?"])))
-        decisive = best + MIN_POINTING_MARGIN <= 1.0
-        pointing_ok = pointing >= best + MIN_POINTING_MARGIN or not decisive
-        share_ok = share is not None and share > best_share
-        pointing_text = (
-            f"pointing game {pointing:.2f} vs {best:.2f} for the best model-free baseline at the map's own "
-            f"{resolution} resolution (must win by {MIN_POINTING_MARGIN:.2f})"
-            if decisive else
-            f"pointing game {pointing:.2f}, but a model-free baseline already scores {best:.2f} at {resolution}: "
-            "the pointing game cannot tell here, so only the cue-region share decides"
+def _both(first: str, second: str) -> str:
+    return FAIL if FAIL in (first, second) else PASS if first == second == PASS else OPEN
+
+
+def localisation_check(local: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(PASS | FAIL | OPEN, or None when the check cannot tell at this resolution; its reason)."""
+    difference = local["intervals"]["cue_correlation_minus_best_baseline"]
+    baseline = difference["baseline"]
+    best_baseline = local["baseline_cue_correlation"][baseline]
+    possible = local["best_possible"]["correlation"]
+    if possible is None or best_baseline is None or possible - best_baseline < MIN_CUE_CORRELATION_MARGIN:
+        return None, (
+            f"cannot be judged at this map resolution: even the best map at it (each image's own ground truth "
+            f"through the grid) follows the cues with correlation {_number(possible)}, not "
+            f"{MIN_CUE_CORRELATION_MARGIN:.2f} above the {baseline}'s {_number(best_baseline)}"
         )
-        checks.append((
-            pointing_ok and share_ok,
-            f"{pointing_text}; cue-region share {_fmt(share)} vs {best_share:.2f} for the best baseline",
-        ))
-    passed = all(ok for ok, _ in checks)
-    reasons = [("passes: " if ok else "fails: ") + text for ok, text in checks]
-    if local.get("source") != "masks":
-        reasons.append("not checked: localisation (these data have no ground-truth cue regions; region shares "
-                       "from landmarks, when there are any, are reported only)")
-    return (INFORMATIVE if passed else NOT_INFORMATIVE), reasons
+    state = judge(difference, MIN_CUE_CORRELATION_MARGIN, above=True)
+    return state, (
+        f"the map's mass per cue region follows each image's own cues: correlation "
+        f"{describe(local['intervals']['cue_correlation'])}; minus the best baseline ({baseline}) "
+        f"{describe(difference)} (must exceed {MIN_CUE_CORRELATION_MARGIN:.2f}); pointing game "
+        f"{describe(local['intervals']['pointing_game'])} and cue share {describe(local['intervals']['cue_share'])} "
+        "are reported beside the baselines"
+    )
+
+
+def verdict(figures: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(one of ``VERDICTS``, reasons) from one model's audit entry (see :mod:`painxai.audit`)."""
+    intervals = figures["intervals"]
+    checks: list[tuple[str | None, str]] = []
+    empty = intervals["empty_share"]
+    checks.append((judge(empty, MAX_EMPTY_SHARE, above=False),
+                   f"share of empty maps {describe(empty)} (must stay below {MAX_EMPTY_SHARE:.2f})"))
+    randomised = intervals.get("randomised_spearman")
+    steps = len(figures["randomisation"]["steps"])
+    checks.append((judge(randomised, MAX_RANDOMISED_SPEARMAN, above=False),
+                   f"after randomising {steps} layer(s) from the output down, the map's rank correlation with the "
+                   f"trained model's map is {describe(randomised)} (must stay below {MAX_RANDOMISED_SPEARMAN})"))
+    deletion, insertion = intervals["deletion_minus_random"], intervals["insertion_minus_random"]
+    checks.append((_both(judge(deletion, 0.0, above=False), judge(insertion, 0.0, above=True)),
+                   f"deletion AUC minus a random map's {describe(deletion)} (must be below 0); insertion AUC minus "
+                   f"a random map's {describe(insertion)} (must be above 0)"))
+    local = figures.get("localisation") or {}
+    has_truth = local.get("source") == "masks"
+    if has_truth:
+        checks.append(localisation_check(local))
+    states = [state for state, _ in checks]
+    if FAIL in states:
+        label = NOT_INFORMATIVE
+    elif None in states:
+        label = NOT_JUDGEABLE
+    elif OPEN in states:
+        label = UNDECIDED
+    else:
+        label = INFORMATIVE
+    reasons = [text if state is None else f"{state}: {text}" for state, text in checks]
+    if not has_truth:
+        reasons.append("not checked: localisation (these data have no ground-truth cue regions and intensities; "
+                       "region shares from landmarks, when there are any, are reported only)")
+    return label, reasons

@@ -162,12 +162,13 @@ def randomisation_figure(frame: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def localisation_figure(frame: pd.DataFrame, measure: str = "pointing game") -> go.Figure:
-    """Per model the pointing game (or cue share) of its maps beside the model-free baselines
-    (``painxai.dashboard.trust.localisation_frame``)."""
+def localisation_figure(frame: pd.DataFrame, measure: str = "cue correlation") -> go.Figure:
+    """Per model one localisation score of its maps (cue correlation, pointing game or cue share) beside the
+    baselines that ignore the image (``painxai.dashboard.trust.localisation_frame``)."""
     import plotly.express as px
 
-    figure = px.bar(frame, x="model", y=measure, color="map", barmode="group", height=340, range_y=[0, 1])
+    low = -1 if measure == "cue correlation" else 0  # a rank correlation runs from -1 to 1
+    figure = px.bar(frame, x="model", y=measure, color="map", barmode="group", height=340, range_y=[low, 1])
     figure.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return figure
 

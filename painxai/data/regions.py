@@ -16,8 +16,8 @@ import numpy as np
 
 from painxai.errors import PainxaiError
 
-# NFCS regions (docs/PROTOCOL.md#facial-regions): brow bulge lives on forehead_brow, eye squeeze on eyes, nasolabial furrow
-# on nasolabial, open lips / mouth stretch on mouth, chin quiver on chin.
+# NFCS regions (docs/PROTOCOL.md#facial-regions): brow bulge lives on forehead_brow, eye squeeze on eyes,
+# nasolabial furrow on nasolabial, open lips / mouth stretch on mouth, chin quiver on chin.
 REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nose", "nasolabial", "mouth", "chin")
 # The regions where the twin draws pain cues (and where a faithful model should look).
 CUE_REGIONS: tuple[str, ...] = ("forehead_brow", "eyes", "nasolabial", "mouth")
@@ -110,3 +110,36 @@ def masks_to_label_map(masks: dict[str, np.ndarray]) -> np.ndarray:
         if name in masks:
             label_map[masks[name]] = REGIONS.index(name) + 1
     return label_map
+
+
+# The twin's truth.csv (written by painxai.synth.twin beside its manifest): the intensity in [0, 1] of the
+# cue drawn in each cue region, one column per region in CUE_REGIONS order.
+CUE_COLUMNS: tuple[str, ...] = ("cue_brow", "cue_eyes", "cue_nasolabial", "cue_mouth")
+TRUTH_FILE = "truth.csv"
+
+
+def read_cue_intensities(folder: str | Path) -> dict[str, np.ndarray] | None:
+    """Absolute image path -> its cue intensities (R,) float64 in ``CUE_REGIONS`` order, from
+    ``folder/truth.csv`` (paths in it are relative to ``folder``); None when the data have no such file (real
+    data). A file that cannot be read or lacks a column raises RegionMaskError naming the file and line."""
+    import csv
+
+    path = Path(folder) / TRUTH_FILE
+    if not path.is_file():
+        return None
+    fix = "regenerate the twin (painxai synth), or delete the file"
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise RegionMaskError(f"{path}: cannot read ({error}); {fix}") from None
+    missing = [c for c in ("path", *CUE_COLUMNS) if rows and c not in rows[0]]
+    if missing:
+        raise RegionMaskError(f"{path}: no column {', '.join(missing)}; {fix}")
+    out = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            out[str((Path(folder) / row["path"]).resolve())] = np.array([float(row[c]) for c in CUE_COLUMNS])
+        except (TypeError, ValueError):
+            raise RegionMaskError(f"{path}, line {line}: cue intensities must be numbers; {fix}") from None
+    return out

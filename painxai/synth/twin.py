@@ -38,7 +38,7 @@ import pandas as pd
 
 from painxai import atomic
 from painxai.data.manifest import COLUMNS, ManifestError, read_manifest, write_manifest
-from painxai.data.regions import mask_path
+from painxai.data.regions import CUE_COLUMNS, TRUTH_FILE, mask_path
 from painxai.labels import NOPAIN, PAIN
 
 # Bump when the drawing changes, so that an old twin on disk is regenerated.
@@ -46,7 +46,7 @@ GENERATOR_VERSION = 1
 CUES: tuple[str, ...] = ("brow", "eyes", "nasolabial", "mouth")
 KEYPOINTS: tuple[str, ...] = ("right_eye", "left_eye", "nose", "mouth", "chin")
 TRUTH_COLUMNS: tuple[str, ...] = (
-    "path", *(f"{name}_{axis}" for name in KEYPOINTS for axis in ("x", "y")), *(f"cue_{cue}" for cue in CUES)
+    "path", *(f"{name}_{axis}" for name in KEYPOINTS for axis in ("x", "y")), *CUE_COLUMNS
 )
 # Pain photos: at least this many cues at intensity ~U(PAIN_CUE); no pain: at most one ~U(FAINT_CUE).
 PAIN_MIN_CUES = 3
@@ -192,7 +192,7 @@ def generate_twin(
     for plan, row in zip(plans, rows, strict=True):
         keypoints = [f"{value:.2f}" for name in KEYPOINTS for value in row["keypoints"][name]]
         writer.writerow([plan.relative_path, *keypoints, *(f"{cue:.4f}" for cue in plan.cues)])
-    atomic.write_text(out / "truth.csv", truth.getvalue())
+    atomic.write_text(out / TRUTH_FILE, truth.getvalue())
     atomic.write_json(out / "twin.json", identity)
     frame = pd.DataFrame(
         [{"path": str(out / plan.relative_path), "subject": plan.subject, "dataset": plan.dataset,
