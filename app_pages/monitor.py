@@ -211,6 +211,10 @@ else:
             session = monitor.session
             if session.frames_processed:
                 show_session(session)
+                recent = monitor.latency_s[-50:]
+                st.caption(f"Camera frame to probability: median {np.median(recent):.2f} s, at most "
+                           f"{max(recent):.2f} s over the last {len(recent)} processed frames; {monitor.frames} "
+                           f"frames received, {session.frames_processed} processed.")
             else:
                 st.caption("Waiting for the camera: press START and allow the camera.")
         if monitor.error:

@@ -210,3 +210,22 @@ def test_monitor_alerts_inside_the_pain_window_and_not_before(tmp_path: Path) ->
     assert start <= first["raised_s"] <= end + plan.ramp_s, (first, plan.pain)
     assert set(first) >= {"start_s", "end_s", "peak", "models"} and first["models"] == ["vgg16"]
     assert truth.pain.sum() > 0
+
+
+def test_the_session_summary_is_built_in_memory() -> None:
+    """CSV and PDF bytes with the provenance, and the plotly timeline, from a timeline and its alerts."""
+    from painxai.monitor.summary import SessionSummary, summary_pdf, timeline_csv, timeline_figure
+    from painxai.monitor.timeline import Alert
+
+    rows = [(t, model, p, p, PAIN if p > 0.6 else NO_PAIN, True) for t in (0.0, 0.2, 0.4)
+            for model, p in (("vgg16", 0.7), ("combined", 0.7))]
+    timeline = pd.DataFrame(rows, columns=["time_s", "model", "probability", "smoothed", "state", "face_found"])
+    alerts = [Alert(0.0, 0.4, 0.4, 0.7, ["vgg16"])]
+    summary = SessionSummary(timeline, alerts, Settings(), "clip.mp4", "demo", "synthetic twin · random weights",
+                             processed=3, scored=3)
+    assert timeline_csv(timeline).decode().splitlines()[0] == "time_s,model,probability,smoothed,state,face_found"
+    pdf = summary_pdf(summary)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    figure = timeline_figure(timeline, Settings(), alerts)
+    assert [trace.name for trace in figure.data] == ["vgg16", "all models (smoothed)", "state"]
+    assert len(figure.layout.shapes) == 3  # the alert's band and the two thresholds
