@@ -86,6 +86,16 @@ class MonitorSession:
         self._kept: deque[KeptFrame] = deque()
         self.frames_processed = 0
         self.frames_scored = 0
+        self._warm_scoring()
+
+    def _warm_scoring(self) -> None:
+        """Trace each model's fused prediction now (one blank face), not on the first frame: tracing takes
+        seconds per model (the store's warm-up traces the maps' function, not this one); later calls, ms."""
+        from painxai.explain.ensemble import fused_ensemble
+
+        for ensemble in self.ensembles.values():
+            first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
+            fused_ensemble(ensemble).predict(np.zeros((1, *first.inputs[0].shape[1:]), np.float32))
 
     @property
     def models(self) -> list[str]:
