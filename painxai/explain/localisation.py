@@ -21,14 +21,16 @@ Baselines that ignore the image are made at the model's own map resolution (h, w
 maps, so that no baseline depends on the grid's parity: every **single-cell** map (:func:`cell_maps`; the
 audit keeps the best one per score, chosen with hindsight on the same images) and priors the audit builds
 from the training folds' ground truth and from the model's own mean map. :func:`best_possible` gives what
-the best map at that resolution could score (the images' own ground truth, downsampled to the grid), so a
-check that no map could pass at that grid can be told from one the model fails.
+the best map at that resolution could score (for the cue correlation: whether any map of those cells can
+order the cue regions as each image's cues, a small linear programme per image), so a check that no map
+could pass at that grid can be told from one the model fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.stats import rankdata
@@ -187,17 +189,44 @@ def best_cell_scores(
     return best, chosen
 
 
+def reachable_order(cells: np.ndarray, labels: np.ndarray, cues: np.ndarray, margin: float = 1e-3) -> bool:
+    """Can some map of these cells (C, S, S), with non-negative cell values, give the cue regions of
+    ``labels`` (S, S) mean values in the same order as ``cues`` (R,)? A small linear programme: each pair of
+    neighbouring cues in the order (strictly different) asks for a density gap of at least ``margin`` (cell
+    values in [0, 1]). False when fewer than ``MIN_REGIONS_TO_RANK`` regions are in the crop."""
+    from scipy.optimize import linprog
+
+    present = [r for r, region in enumerate(CUE_IDS) if (labels == region).any()]
+    if len(present) < MIN_REGIONS_TO_RANK:
+        return False
+    # density[r] = mean over region r of the upsampled cell maps, linear in the cell values.
+    density = np.stack([cells[:, labels == CUE_IDS[r]].mean(axis=1) for r in present])  # (R', C)
+    order = np.argsort(-np.asarray(cues)[present], kind="stable")
+    rows = [density[low] - density[high] for high, low in pairwise(order)
+            if cues[present[high]] > cues[present[low]]]
+    if not rows:
+        return False
+    result = linprog(np.zeros(cells.shape[0]), A_ub=np.array(rows), b_ub=np.full(len(rows), -margin),
+                     bounds=(0.0, 1.0), method="highs")
+    return bool(result.status == 0)
+
+
 def best_possible(
     low_shape: tuple[int, int], label_crops: Sequence[np.ndarray], intensities: np.ndarray
 ) -> dict[str, float | None]:
-    """What the best map at this resolution could score on average: per image the images' own ground truth
-    through the grid (share and correlation), and the best cell of each image for the pointing game."""
+    """What the best map at this resolution could score on average. Pointing game: the best cell of each
+    image. Cue correlation: 1 for an image whose cue order some map of these cells can give its regions
+    (:func:`reachable_order`), else what that image's own ground truth through the grid scores. Cue share:
+    the ground truth through the grid."""
     size = np.shape(label_crops[0])
     oracle = score_maps(through_grid(truth_maps(label_crops, intensities), low_shape), label_crops, intensities)
     cells = cell_maps(low_shape, size)
     hits = np.array([[pointing_score(cell, hit_area(labels)) for cell in cells] for labels in label_crops])
+    reachable = np.array([reachable_order(cells, labels, cues) for labels, cues in
+                          zip(label_crops, np.asarray(intensities), strict=True)])
+    correlation = np.where(reachable & np.isfinite(oracle.correlation), 1.0, oracle.correlation)
     return {"pointing": float(hits.max(axis=1).mean()), "share": nan_mean(oracle.share),
-            "correlation": nan_mean(oracle.correlation)}
+            "correlation": nan_mean(correlation)}
 
 
 def fold_agreement(fold_maps: np.ndarray) -> float | None:
