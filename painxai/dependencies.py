@@ -37,6 +37,7 @@ RUNTIME_MODULES: dict[str, str] = {
     "numpy": "numpy",
     "pandas": "pandas",
     "plotly": "plotly",
+    "pylibsrtp": "pylibsrtp",
     "rich": "rich",
     "scikit_posthocs": "scikit-posthocs",
     "scipy": "scipy",
