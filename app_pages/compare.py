@@ -2,8 +2,8 @@
 
 Out-of-fold by default: an image of the run's data is explained by the fold model whose test fold held its
 subject (the other nine trained on that face); other fold choices are offered and labelled in-sample. The
-paper's Figure 1 protocol is one click away: the explained class (pain, no pain, each model's prediction or
-the true label) and only the images every chosen model classifies correctly out-of-fold.
+paper's Figure 1 protocol is the default: each model's predicted class, on the images every chosen model
+classifies correctly out-of-fold (pain, no pain or the true label, and any image, one click away).
 """
 
 from __future__ import annotations
@@ -46,8 +46,12 @@ manifest = run.manifest()
 models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
 with st.container(horizontal=True):
     method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
-    target_choice = st.selectbox("Explained class", list(CLASSES), format_func=CLASSES.get, key="compare_class",
-                                 help="The paper's Figure 1 explains the pain class on correctly classified images.")
+    # The paper's Figure 1: each model's predicted class on images every model classifies correctly, so its
+    # no-pain rows show no-pain evidence.
+    target_choice = st.selectbox("Explained class", list(CLASSES), index=list(CLASSES).index("predicted"),
+                                 format_func=CLASSES.get, key="compare_class",
+                                 help="Default as in the paper's Figure 1: the class each model predicts, on images "
+                                      "every model classifies correctly (so a no-pain row shows no-pain evidence).")
 
 source = st.radio("Images", ["From the run's data", "Upload"], horizontal=True, key="compare_source")
 photos: list[tuple[str, bytes | str, tuple | None]] = []  # (caption, bytes or path, face box)
@@ -59,7 +63,7 @@ else:
         datasets = st.multiselect("Dataset", sorted(manifest["dataset"].unique()), key="compare_datasets")
         labels = st.multiselect("Class", ["pain", "nopain"], key="compare_labels")
         subjects = st.multiselect("Subject", sorted(manifest["subject"].astype(str).unique()), key="compare_subjects")
-    only_correct = st.toggle("Only images every chosen model classifies correctly (out-of-fold)",
+    only_correct = st.toggle("Only images every chosen model classifies correctly (out-of-fold)", value=True,
                              key="compare_correct", help="The paper's Figure 1 shows such examples.")
     candidates = manifest
     if only_correct and models:

@@ -75,6 +75,9 @@ def test_assess_shows_a_badge_under_each_map_and_the_provenance(app_env):
 def test_compare_shows_a_badge_per_map_out_of_fold(app_env):
     at = open_page("app_pages/compare.py")
     assert not at.exception and _provenance(at)
+    # The paper's Figure 1 by default: each model's predicted class, on images every model gets right.
+    assert at.selectbox(key="compare_class").value == "predicted" and at.toggle(key="compare_correct").value
+    at.toggle(key="compare_correct").set_value(False)  # this run's random predictions get few images right
     at.slider(key="compare_count").set_value(2)
     at.button(key="compare_go").click().run(timeout=180)
     assert not at.exception and not at.error
