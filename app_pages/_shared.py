@@ -154,6 +154,8 @@ def show_badge(badge: Badge) -> None:
     in an expander (not a hover tooltip: a touch screen has no hover)."""
     st.markdown(badge.markdown)
     st.caption(badge.summary)
+    if badge.note:
+        st.caption(badge.note)
     with st.expander("All reasons", type="compact"):
         st.markdown(badge.details)
 

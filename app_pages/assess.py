@@ -191,7 +191,7 @@ with st.container(horizontal=True):
             shown = display.outline_regions(picture, regions) if outlines and regions is not None else picture
             st.image(shown, caption=f"{model} · scale {display.scale_label(vmaxes[model], maps[model])}",
                      width="stretch")
-            show_badge(trust.badge(model, entries, method))
+            show_badge(trust.badge(model, entries, method, run.model_info(model)))
 colour_legend(cmap, vmaxes[next(iter(maps))] if scale == "shared" else None)
 if problem:
     st.warning(problem)

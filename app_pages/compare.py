@@ -133,7 +133,7 @@ scales = {
     target: display.model_scales(result.maps, scale, trust.reference_scales(entries, target) if audited_method else {})
     for target in ("pain", "nopain")
 }
-badges = {model: trust.badge(model, entries, method) for model in result.maps}
+badges = {model: trust.badge(model, entries, method, run.model_info(model)) for model in result.maps}
 for index, caption in enumerate(captions):
     st.markdown(f"**{caption}** · {notes[index]}")
     regions = result.regions[index] if outlines else None

@@ -155,3 +155,19 @@ def test_a_badge_gives_its_main_reason_in_one_short_line_and_every_reason_on_a_t
     assert trust.badge("ncnn", {}).summary == "no audit yet"
     assert trust.check_name("fails: something this page has never heard of, said at great length") == (
         "something this page has never heard of, said at…")
+
+
+def test_a_map_of_an_untrained_layer_says_why_and_what_would_change_that():
+    from painxai.dashboard import trust
+    from painxai.runs.provenance import ModelInfo
+
+    entry = {"verdict": "not informative", "reasons": [REASONS["empty"][1]], "n_images": 40,
+             "explained_layer": "conv5_3", "map_resolution": [4, 4]}
+    head_only = ModelInfo(64, "vggface", 0.25, "random", "demo", fold_layers=("dense", "logits"))
+    note = trust.badge("vgg16", {"vgg16": entry}, info=head_only).note
+    assert "never trained" in note and "4x4 cells" in note and "pretrained weights" in note
+    trained = ModelInfo(64, "unit", 0.25, "random", "demo", fold_layers=("conv5_3", "dense", "logits"))
+    assert trust.badge("vgg16", {"vgg16": entry}, info=trained).note == ""  # N-CNN: trained end to end
+    pretrained = ModelInfo(64, "vggface", 0.25, "pretrained", "paper", fold_layers=("dense",))
+    assert trust.badge("vgg16", {"vgg16": entry}, info=pretrained).note == ""
+    assert trust.badge("vgg16", {"vgg16": {**entry, "verdict": "informative"}}, info=head_only).note == ""

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from painxai.audit.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE, NOT_JUDGEABLE, UNDECIDED
 from painxai.labels import PAIN
+
+if TYPE_CHECKING:
+    from painxai.runs.provenance import ModelInfo
 
 _COLOURS = {INFORMATIVE: "green", NOT_INFORMATIVE: "red", UNDECIDED: "orange", NOT_JUDGEABLE: "violet",
             NOT_AUDITED: "gray"}
@@ -29,6 +32,7 @@ class Badge:
     markdown: str
     summary: str
     details: str
+    note: str = ""  # why a random-base model's map is not to be believed, and what would change that
 
 
 # The checks of painxai.audit.verdict, recognised by words their reasons contain. In this order: an undefined
@@ -69,10 +73,12 @@ def audit_entries(run_path: Any) -> tuple[dict[str, dict], str | None]:
     return ({} if document is None else dict(document["models"])), None
 
 
-def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam") -> Badge:
+def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam", info: ModelInfo | None = None) -> Badge:
     """The trust badge of ``model``'s maps from the audit ``entries`` (see :func:`audit_entries`).
 
     The audit judges Grad-CAM maps; under another method the verdict is shown but says which method it is for.
+    ``info``: the model's :meth:`Run.model_info`; a map whose explained layer kept its seeded random weights
+    (never trained) and is not informative gets a note saying why and what would change that.
     """
     entry = entries.get(model)
     if entry is None:
@@ -83,7 +89,21 @@ def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam") -> B
     suffix = "" if method == audited else f" (audit of {audited})"
     reasons = "\n".join(f"- {reason}" for reason in entry["reasons"])
     details = f"Audit on {entry['n_images']} out-of-fold test images{suffix}:\n\n{reasons}"
-    return Badge(label, _markdown(label, f"maps {label}{suffix}"), summary_line(label, entry["reasons"]), details)
+    note = untrained_note(entry, info) if label != INFORMATIVE else ""
+    return Badge(label, _markdown(label, f"maps {label}{suffix}"), summary_line(label, entry["reasons"]), details,
+                 note)
+
+
+def untrained_note(entry: Mapping[str, Any], info: ModelInfo | None) -> str:
+    """One sentence when the explained layer kept its seeded random weights (a random base whose folds trained
+    only the layers above it): why its map is not to be believed, and what would change that; else ""."""
+    layer = entry.get("explained_layer")
+    if info is None or info.weights != "random" or not info.fold_layers or layer in info.fold_layers:
+        return ""
+    cells = "x".join(map(str, entry.get("map_resolution", []))) or "a few"
+    return (f"Its explained layer was never trained (a seeded random base; the folds trained only the layers "
+            f"above it) and its map has {cells} cells: pretrained weights, or the paper profile on a GPU, would "
+            "change that.")
 
 
 def _markdown(label: str, text: str) -> str:
