@@ -38,19 +38,21 @@ def run_audit(run: Path, models: str = "all", images: int = DEFAULT_IMAGES, seed
         settings = AuditSettings(images=images, seed=seed, faithfulness_steps=faithfulness_steps)
         document = audit_run(run, chosen, settings, log=console.print)
     table = Table(title=f"audit of {run} ({time.perf_counter() - started:.0f} s)")
-    for column in ("model", "verdict", "randomised ρ (last step)", "pointing game (best baseline)",
+    for column in ("model", "verdict", "randomised ρ (last step)", "cue correlation − best baseline [95% CI]",
                    "deletion AUC (random)", "reference scale"):
         table.add_column(column)
     for name, entry in document["models"].items():
         spearman = entry["randomisation"]["spearman"]
         last = spearman[-1] if spearman else None
         local = entry.get("localisation") or {}
-        pointing = "–"
+        correlation = "–"
         if local.get("source") == "masks":
-            pointing = f"{local['pointing_game']:.2f} ({max(local['baseline_pointing_game'].values()):.2f})"
+            gap = local["intervals"]["cue_correlation_minus_best_baseline"]
+            if gap["mean"] is not None:
+                correlation = f"{gap['mean']:.2f} [{gap['low']:.2f}, {gap['high']:.2f}] ({gap['images']} images)"
         faith = entry["faithfulness"]
         table.add_row(
-            name, entry["verdict"], "–" if last is None else f"{last:.2f}", pointing,
+            name, entry["verdict"], "–" if last is None else f"{last:.2f}", correlation,
             f"{faith['deletion_auc']:.3f} ({faith['random_deletion_auc']:.3f})", f"{entry['reference_scale']:.3g}",
         )
     console.print(table)
