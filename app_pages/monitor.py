@@ -21,7 +21,7 @@ from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import report_doc
 from painxai.inference.assess import add_model, begin_assessment
-from painxai.monitor.session import MonitorSession, follow_video
+from painxai.monitor.session import DEFAULT_RATE, MonitorSession, follow_video
 from painxai.monitor.summary import SessionSummary, summary_pdf, timeline_csv, timeline_figure
 from painxai.monitor.timeline import Settings
 from painxai.monitor.video import Video
@@ -43,7 +43,7 @@ with st.expander("Smoothing and alerts"):
     on = columns[1].slider("Pain from", 0.5, 0.95, 0.6, 0.05, key="monitor_on")
     off = columns[2].slider("No pain below", 0.05, 0.5, 0.4, 0.05, key="monitor_off")
     alert_after = columns[3].number_input("Alert after (s)", 0.0, 60.0, 3.0, 0.5, key="monitor_alert_after")
-    rate = columns[4].number_input("Frames per second", 1.0, 15.0, 5.0, 1.0, key="monitor_rate",
+    rate = columns[4].number_input("Frames per second", 1.0, 15.0, DEFAULT_RATE, 1.0, key="monitor_rate",
                                    help="At most this many frames are processed per second; more are skipped.")
 settings = Settings(tau_s=tau, on=on, off=off, alert_after_s=alert_after)
 if not models:
@@ -205,7 +205,7 @@ else:
     )
     paused = st.toggle("Pause", key="monitor_pause", help="Stop updating the display to pick a moment.")
 
-    @st.fragment(run_every=None if paused else 1.0)
+    @st.fragment(run_every=None if paused else 0.5)
     def live_view() -> None:
         with monitor.lock:
             session = monitor.session

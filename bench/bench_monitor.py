@@ -3,7 +3,7 @@
     python bench/bench_monitor.py --run artifacts/demo [--clips data/clips] [--pain 3 --nopain 3 --seconds 40]
 
 Draws (or reuses) twin clips (``painxai.synth.video``: head motion, a light change, a hand over the face, pain
-with ramping cues in the pain clips), follows each with the run's models at 5 frames per second of video,
+with ramping cues in the pain clips), follows each with the run's models at 3 frames per second of video (the default),
 every due frame processed (``realtime`` off, so the figures do not depend on the machine's load), and prints:
 
 * the delay from pain onset (the start of the cue ramp) to the alert, per pain clip;
@@ -33,8 +33,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import machine
 from painxai import quiet_native_logs
-
-RATE = 5.0
 
 
 def make_clips(folder: Path, n_pain: int, n_nopain: int, seconds: float) -> list[Path]:
@@ -105,7 +103,7 @@ def main() -> None:
     quiet_native_logs()
 
     from painxai.inference.assess import add_model, begin_assessment
-    from painxai.monitor.session import COMBINED, MonitorSession, follow_video, load_models
+    from painxai.monitor.session import COMBINED, DEFAULT_RATE, MonitorSession, follow_video, load_models
     from painxai.monitor.timeline import Settings
     from painxai.monitor.video import Video
     from painxai.runs.reader import Run
@@ -138,7 +136,7 @@ def main() -> None:
 
         session.process = timed  # type: ignore[method-assign]
         with Video(clip) as video:
-            summary = follow_video(video, session, rate=RATE, realtime=False)
+            summary = follow_video(video, session, rate=DEFAULT_RATE, realtime=False)
         timeline = session.timeline()
         onset = plan.pain[0][0] if plan.pain else None
         pain_free_s += onset if onset is not None else summary.video_s
@@ -159,7 +157,7 @@ def main() -> None:
         frames.append(wide[timeline.groupby("time_s").face_found.first().reindex(wide.index).to_numpy()])
         lines.append(f"  {clip.name}: {summary.line()}; {session.frames_scored} scored; alerts raised at "
                      f"{[round(a.raised_s, 1) for a in session.alerts]}; pain {plan.pain or 'none'}")
-    print("clips (5 frames per second of video, every due frame processed):")
+    print(f"clips ({DEFAULT_RATE:g} frames per second of video, every due frame processed):")
     print("\n".join(lines))
 
     everything = pd.concat(frames)
@@ -184,7 +182,7 @@ def main() -> None:
     for detect_every, label in ((5, "detector every 5th frame (default)"), (1, "baseline: detector on every frame")):
         session = MonitorSession(ensembles, settings, detect_every=detect_every)
         with Video(clips[0]) as video:
-            summary = follow_video(video, session, rate=RATE, realtime=True)
+            summary = follow_video(video, session, rate=DEFAULT_RATE, realtime=True)
         print(f"real time, {label}: {summary.line()}")
 
     maps = []

@@ -193,7 +193,7 @@ def test_monitor_alerts_inside_the_pain_window_and_not_before(tmp_path: Path) ->
     truth = write_clip(tmp_path / "clip.avi", plan)
     run = probe_run(tmp_path / "run", plan)
     code, output = _cli("monitor", "--run", str(run), "--video", str(tmp_path / "clip.avi"),
-                        "--out", str(tmp_path / "out"), "--no-realtime")
+                        "--out", str(tmp_path / "out"), "--no-realtime", "--rate", "4")
     assert code == 0, output
     assert "processed 80 of 160 frames" in " ".join(output.split())
     timeline = pd.read_csv(tmp_path / "out" / "timeline.csv")

@@ -16,7 +16,8 @@ def monitor(
     video: Path = typer.Option(..., help="Video to follow: mp4, avi, webm or mov (up to 1920 x 1080)."),
     out: Path = typer.Option(..., help="Folder for timeline.csv and alerts.json."),
     models: str = typer.Option("all", help="'all' or comma-separated model names of the run."),
-    rate: float = typer.Option(5.0, help="At most this many frames processed per second of video."),
+    rate: float = typer.Option(3.0, help="At most this many frames processed per second of video (3 keeps up with "
+                               "the five demo models on 2 cores)."),
     tau: float = typer.Option(2.0, help="Time constant of the smoothing (EMA), seconds."),
     on: float = typer.Option(0.6, help="The state turns to pain when the smoothed probability reaches this."),
     off: float = typer.Option(0.4, help="... and back to no pain when it falls to this (hysteresis)."),

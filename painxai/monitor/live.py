@@ -13,13 +13,13 @@ import threading
 import time
 from typing import Any
 
-from painxai.monitor.session import FrameResult, MonitorSession
+from painxai.monitor.session import DEFAULT_RATE, FrameResult, MonitorSession
 
 
 class LiveMonitor:
     """Feeds a :class:`MonitorSession` from a camera; ``lock`` guards the session while a page reads it."""
 
-    def __init__(self, session: MonitorSession, rate: float = 5.0) -> None:
+    def __init__(self, session: MonitorSession, rate: float = DEFAULT_RATE) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.session = session
