@@ -123,14 +123,8 @@ def op_by_op() -> Iterator[None]:
         tf.config.run_functions_eagerly(before)
 
 
-def load_ensembles(
-    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all", background: bool = False
-) -> Mapping[str, FoldEnsemble]:
-    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id).
-
-    ``background``: return at once and load them one after another in a background thread, in order
-    (:class:`EnsemblesLoading`); reading one waits for it.
-    """
+def model_names(run: Run, models: str | Sequence[str] = "all") -> list[str]:
+    """The model names ``models`` ("all", "a,b" or a list) asks for, checked against ``run`` (RequestError)."""
     available = run.models()
     if isinstance(models, str):
         names = available if models == "all" else [name.strip() for name in models.split(",") if name.strip()]
@@ -140,6 +134,18 @@ def load_ensembles(
     if unknown or not names:
         raise RequestError(f"model(s) {unknown or names} not in run {run.name}; "
                            f"it has {', '.join(available) or 'none'}")
+    return names
+
+
+def load_ensembles(
+    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all", background: bool = False
+) -> Mapping[str, FoldEnsemble]:
+    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id).
+
+    ``background``: return at once and load them one after another in a background thread, in order
+    (:class:`EnsemblesLoading`); reading one waits for it.
+    """
+    names = model_names(run, models)
     chosen = None if folds == "all" else [int(folds)]
     if background:
         return EnsemblesLoading(run, names, chosen)

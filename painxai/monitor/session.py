@@ -232,16 +232,7 @@ def follow_video(
 def load_models(run: Run, models: str | Sequence[str] = "all") -> dict[str, FoldEnsemble]:
     """The loaded and warmed fold ensembles of ``models`` ("all", "a,b" or a list of names) of ``run``, from the
     process's store (``painxai.inference.warm.STORE``: the dashboard and the command line share it)."""
-    from painxai.errors import RequestError
+    from painxai.inference.assess import model_names
     from painxai.inference.warm import STORE
 
-    available = run.models()
-    if isinstance(models, str):
-        names = available if models == "all" else [name.strip() for name in models.split(",") if name.strip()]
-    else:
-        names = list(models)
-    unknown = [name for name in names if name not in available]
-    if unknown or not names:
-        raise RequestError(f"model(s) {', '.join(unknown) or '(none)'} not in run {run.name}; it has "
-                           f"{', '.join(available) or 'no finished model'}")
-    return {name: STORE.get(run, name) for name in names}
+    return {name: STORE.get(run, name) for name in model_names(run, models)}
