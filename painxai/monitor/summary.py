@@ -66,8 +66,9 @@ def timeline_figure(timeline: pd.DataFrame, settings: Settings, alerts: Sequence
                          annotation_text="alert", annotation_position="top left")
     figure.add_hline(y=settings.on, line_dash="dot", line_color="#d62728")
     figure.add_hline(y=settings.off, line_dash="dot", line_color="#2ca02c")
-    figure.update_layout(height=320, margin={"l": 40, "r": 10, "t": 30, "b": 40}, xaxis_title="time (s)",
-                         yaxis_title="smoothed P(pain)", yaxis_range=[0, 1.08], legend={"orientation": "h"})
+    figure.update_layout(height=360, margin={"l": 40, "r": 10, "t": 60, "b": 40}, xaxis_title="time (s)",
+                         yaxis_title="smoothed P(pain)", yaxis_range=[0, 1.08],
+                         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})  # above: the axis title below
     return figure
 
 
