@@ -9,8 +9,8 @@ pass CI and then break ``make run`` on a new machine.
 
 :func:`install` (called when ``painxai`` is imported) adds a last-resort import finder: when painxai's own
 code imports one of these modules and no installed package provides it, the import raises
-:class:`MissingPackageError` (a ``PainxaiError`` that is also a ``ModuleNotFoundError``) saying what to
-install, instead of a bare ``ModuleNotFoundError``. Imports by other packages are left alone (they often
+:class:`MissingPackageError` (a ``PainxaiError``, caught once by each front end) saying what to install,
+instead of a bare ``ModuleNotFoundError``. Imports by other packages are left alone (they often
 probe for optional modules), and an installed module is never affected: the finder is asked only after
 every other finder has failed.
 """
@@ -56,7 +56,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _OWN_PATHS = (str(_PACKAGE_DIR), str(_PACKAGE_DIR.parent / "app_pages"), str(_PACKAGE_DIR.parent / "app.py"))
 
 
-class MissingPackageError(PainxaiError, ModuleNotFoundError):
+class MissingPackageError(PainxaiError):
     """A runtime package is not installed in this Python environment; the message says what to install."""
 
 
@@ -87,7 +87,7 @@ class _MissingPackageFinder(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> None:
         if path is None and fullname in RUNTIME_MODULES and _importer_is_ours(sys._getframe(1)):
-            raise MissingPackageError(missing_package_message(fullname), name=fullname)
+            raise MissingPackageError(missing_package_message(fullname))
         return None
 
 
