@@ -284,6 +284,10 @@ def test_make_run_recipes_reach_a_served_dashboard(page, tmp_path):
     native = [line for line in (demo.stdout + demo.stderr).splitlines()
               if is_native_line(line) or "tf.function retracing" in line]
     assert not native, "native library lines in `make demo`'s output:\n" + "\n".join(native[:10])
+    # The random bases are the demo's design: said once, in one line, without the paper profile's long warning.
+    output = demo.stdout + demo.stderr
+    assert output.count("seeded random weights by design") == 1
+    assert "weights fetch" not in output and "not found" not in output
     for model in ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn"):
         assert (run / model / "fold_0" / "DONE").is_file(), model
     # A second `make demo` redoes nothing and returns quickly.
