@@ -9,12 +9,18 @@ the baseline: the per-sample cost of rendering with Keras's own ``ImageDataGener
 1 worker against 2 on the first images.
 
     .venv/bin/python bench/bench_augment.py [--manifest data/twin/manifest.csv] [--no-check-detector]
-    .venv/bin/python bench/bench_augment.py --acceptance [--subset N]
+    .venv/bin/python bench/bench_augment.py --acceptance [--subset N] [--detector auto|haar]
 
 ``--acceptance`` measures, instead of time, which draws are kept: the acceptance rate and the kept
 samples' zoom, rotation and shift against the drawn (uniform) ranges, for the acceptance rule in use
 (the face detector with a half-visible pre-check) and for version 1's rule (the whole face box inside
-the sample, ``min_visible=1``), on the first ``--subset`` images (0 = all).
+the sample, ``min_visible=1``), on the first ``--subset`` images (0 = all). It also counts the crops in which
+the detector misses the face itself: their samples are checked by the pre-check alone.
+
+``--detector haar`` measures with OpenCV's Haar cascade, the fallback :func:`painxai.faces.detection.detect_faces`
+uses when MediaPipe's model file is missing: the run points ``PAINXAI_HOME`` at an empty folder (it and its
+worker processes then find no face model file), and prints the detector that ran. ``auto`` (the default) uses
+what this installation uses (MediaPipe's BlazeFace when its file is in place).
 
 Without ``--manifest`` it uses ``data/twin/manifest.csv``, generating the twin into a temporary
 folder when that file is missing.
@@ -40,6 +46,7 @@ from painxai.training.augment import (
     PARAM_COLUMNS,
     AugmentSettings,
     augment_manifest,
+    detector_name,
     draw_params,
     warp_sample,
 )
@@ -147,6 +154,11 @@ def acceptance(frame, settings: AugmentSettings) -> None:
             f"    acceptance {report.kept}/{draws} draws = {report.kept / draws:.1%}; {report.kept}/"
             f"{report.requested} samples kept; {time.perf_counter() - started:.1f} s; {report.summary()}"
         )
+        checked = report.images - report.missed_in_crop
+        print(
+            f"    the detector found the face in {checked} of {report.images} crops ({checked / report.images:.1%}; "
+            f"the samples of the other {report.missed_in_crop} were checked by the pre-check alone)"
+        )
 
 
 def main() -> None:
@@ -158,11 +170,17 @@ def main() -> None:
     parser.add_argument("--check-detector", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--subset", type=int, default=100, help="images for the 1-vs-2-worker and Keras baselines")
     parser.add_argument("--acceptance", action="store_true", help="measure kept-vs-drawn transforms, not time")
+    parser.add_argument("--detector", choices=("auto", "haar"), default="auto",
+                        help="haar: measure with the Haar fallback (no face model file reachable)")
     args = parser.parse_args()
     settings = AugmentSettings(per_image=args.per_image, crop_size=args.size, check_detector=args.check_detector)
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench_augment_") as scratch:
         scratch = Path(scratch)
+        if args.detector == "haar":
+            # Before any detection in this process, and inherited by the spawned workers.
+            os.environ["PAINXAI_HOME"] = str(scratch / "home_without_face_models")
+        print(f"face detector: {detector_name() or 'none works'}")
         frame = read_manifest(manifest_path(args.manifest, scratch))
         if args.acceptance:
             chosen = frame.head(args.subset) if args.subset else frame
