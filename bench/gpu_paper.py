@@ -149,8 +149,15 @@ def run_fold(model: str, twin: Path, folds: Path, out: Path, overrides: dict, bu
         "epochs": {phase: len(times) for phase, times in timing.epochs.items()}, "epoch_s": steady,
         "first_epoch_s": {phase: times[0] for phase, times in timing.epochs.items()}, "cut": cut,
         "precision": run["timings"]["last_invocation"]["precision"], "accuracy": metrics["accuracy"],
-        "batchnorm": run["profile_settings"].get("finetune_batchnorm", "frozen"),
+        "batchnorm": batchnorm_setting(model, run["profile_settings"].get("finetune_batchnorm", "frozen")),
     }
+
+
+def batchnorm_setting(model: str, setting: str) -> str:
+    """The profile's phase-2 BatchNorm setting, or that ``model`` has no BatchNorm after its Table-1 layers."""
+    from painxai.models import SPECS
+
+    return setting if SPECS[model].finetune_batchnorm else "none in this model"
 
 
 def projected_fold_seconds(figures: dict, use_own_epochs: bool) -> tuple[float, str]:
