@@ -195,7 +195,7 @@ class Report:
         lines = [f"# Report for run `{self.run_dir}`", ""]
         lines.append("Finished folds: " + ", ".join(f"{m} {p}" for m, p in self.progress().items()) + ".")
         lines += ["", "## Table 2 under the paper's definitions: mean ± std over folds", ""]
-        lines += [f"Definitions: {DEFINITIONS_TEXT['table2_paper_definitions']}.", ""]
+        lines += [f"{_capitalised(DEFINITIONS_TEXT['table2_paper_definitions'])}.", ""]
         lines += _markdown_table2(self.table2_paper, PAPER_METRIC_LABELS)
         paper = [m for m in self.table2_paper.index if m in PAPER_TABLE2]
         if paper:
@@ -205,7 +205,7 @@ class Report:
                 [[m, *("{:g} ± {:g}".format(*PAPER_TABLE2[m][k]) for k in TABLE2_METRICS)] for m in paper],
             )
         lines += ["", "## Table 2 under the standard definitions: mean ± std over folds", ""]
-        lines += [f"Definitions: {DEFINITIONS_TEXT['table2']}; the statistics below use these.", ""]
+        lines += [f"{_capitalised(DEFINITIONS_TEXT['table2'])}; the statistics below use these.", ""]
         lines += _markdown_table2(self.table2, METRIC_LABELS)
         lines += ["", "## Calibration (pain probability; ECE on 10 equal-width bins)", ""]
         lines += _markdown_table(
@@ -278,6 +278,10 @@ def _pm(mean: float, std: float, digits: int = 1) -> str:
     if not math.isfinite(mean):
         return "n/a"
     return f"{mean:.{digits}f}" if not math.isfinite(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _markdown_table2(table2: pd.DataFrame, labels: dict[str, str]) -> list[str]:
