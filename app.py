@@ -12,11 +12,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pylibsrtp  # noqa: F401 - the live camera's SRTP library: imported after TensorFlow or MediaPipe, it crashes
 import streamlit as st
 
 from painxai import quiet_native_logs
+from painxai.dependencies import load_native_first
 
+load_native_first()  # before anything loads TensorFlow (painxai.dependencies says why)
 quiet_native_logs()
 
 from app_pages._shared import (  # noqa: E402

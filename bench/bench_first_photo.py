@@ -4,7 +4,7 @@ For each launcher, a new server process: `streamlit run app.py` (the baseline: t
 the first browser session opens the page) and `painxai serve` (what `make run` uses: they start loading with
 the server). As soon as the server answers, one browser session opens Assess and uploads a twin photo at
 once; the times from the upload to the first model's probability and to the last one's are measured, then
-``--later`` more uploads of the same photo in the same session (each a new upload, scored again).
+``--later`` more uploads of the same photo, each by a new browser session (another clinician) on the warm server.
 
     python bench/bench_first_photo.py [--run artifacts/demo] [--later 3]
 
@@ -30,11 +30,6 @@ from benchlib import machine, vector_flags
 def upload_and_time(page, photo: Path, models: int) -> tuple[float, float]:
     """Upload ``photo``; (seconds to the first probability, seconds to all ``models``) after the upload."""
     metrics = page.get_by_test_id("stMetric")
-    before = metrics.count()
-    if before:  # a later upload: the cards of the previous photo must go first
-        page.get_by_test_id("stFileUploaderDeleteBtn").first.click()
-        while metrics.count():
-            time.sleep(0.02)
     began = time.perf_counter()
     page.locator("input[type='file']").set_input_files(str(photo))
     first = None
@@ -50,6 +45,14 @@ def upload_and_time(page, photo: Path, models: int) -> tuple[float, float]:
         time.sleep(0.05)
 
 
+def open_assess(browser, port: int):
+    """A new browser session on Assess, once its upload widget is there."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"http://127.0.0.1:{port}")
+    page.locator("input[type='file']").wait_for(state="attached", timeout=60_000)
+    return page
+
+
 def measure(launcher: str, run: Path, photo: Path, models: int, later: int) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -60,14 +63,12 @@ def measure(launcher: str, run: Path, photo: Path, models: int, later: int) -> N
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}")
-            page.locator("input[type='file']").wait_for(state="attached", timeout=60_000)
+            page = open_assess(browser, port)
             opened = time.perf_counter() - started
             first, last = upload_and_time(page, photo, models)
             print(f"{launcher:>9}: server up {up:.1f} s after start, upload at {opened:.1f} s; first probability "
                   f"{first:.1f} s, all {models} {last:.1f} s after the upload")
-            again = [upload_and_time(page, photo, models)[1] for _ in range(later)]
+            again = [upload_and_time(open_assess(browser, port), photo, models)[1] for _ in range(later)]
             if again:
                 print(f"{launcher:>9}: later uploads, all {models} probabilities in "
                       + ", ".join(f"{t:.2f}" for t in again) + " s")

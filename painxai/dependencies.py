@@ -102,6 +102,13 @@ def _report_missing_package(kind: type[BaseException], error: BaseException, tra
 _previous_hook = sys.excepthook
 
 
+def load_native_first() -> None:
+    """Import the native libraries that crash the process when loaded after TensorFlow or MediaPipe: the
+    live camera's SRTP library (pylibsrtp, under aiortc) segfaults then. Every entry point that will serve
+    the dashboard calls this before anything loads TensorFlow (app.py, ``painxai serve``, the app tests)."""
+    import pylibsrtp  # noqa: F401
+
+
 def install() -> None:
     """Add the finder (last on ``sys.meta_path``) and the one-line report of an uncaught missing package;
     idempotent."""

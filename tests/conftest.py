@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from painxai.dependencies import load_native_first
+
+# As app.py does, before any test loads TensorFlow: the AppTests run app.py in this process.
+load_native_first()
+
 # --- training helper: a tiny synthetic twin and its folds, built once per test session ---------------------
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pylibsrtp  # noqa: F401 - as in app.py: imported after TensorFlow (which the AppTests' runs load) it crashes
 import pytest
 from helpers.runs import build_run
 

@@ -1,5 +1,5 @@
 """``painxai doctor`` (what this machine offers: TensorFlow's build, GPUs, oneDNN's ISA, face models, weights,
-caches) and ``painxai serve`` (the dashboard, its models loading from the moment the server starts)."""
+caches) and ``painxai serve`` (the dashboard, its models loaded before the server starts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from painxai.cli.common import console, user_errors
+from painxai.cli.common import console, progress_bar, user_errors
 
 
 def doctor() -> None:
@@ -45,25 +45,31 @@ def serve(
     run: Path = typer.Option(Path("artifacts/demo"), help="The run the dashboard opens first."),
     app_file: Path = typer.Option(Path("app.py"), help="The dashboard's entry script (app.py of the checkout)."),
 ) -> None:
-    """Serve the dashboard with the run's models loading from the moment the server starts (not when the first
-    browser opens it), so that a photo uploaded at once waits only for the models still loading. Options
-    after the named ones go to `streamlit run` (e.g. --server.port 8502)."""
+    """Serve the dashboard, its run's models loaded and warmed first (a progress bar), so that the first photo
+    does not wait for them. Options after the named ones go to `streamlit run` (e.g. --server.port 8502)."""
+    from painxai.dependencies import load_native_first
+
+    load_native_first()  # the app's scripts run in this process, where TensorFlow is about to load
     with user_errors():
         if not app_file.is_file():
             raise typer.BadParameter(f"{app_file} not found: run this from the painxai folder, or pass --app-file")
-        _start_loading(run)
+        _load_models(run)
     from streamlit.web import cli as streamlit_cli
 
-    # The server runs in this process, so the app's scripts find the models that _start_loading is loading.
+    # The server runs in this process, so the app's scripts find the models _load_models loaded.
     streamlit_cli.main.main(
         ["run", str(app_file), *context.args, "--", "--run", str(run)], prog_name="streamlit", standalone_mode=True
     )
 
 
-def _start_loading(run_path: Path) -> None:
-    """Open the run and start loading and warming its fold ensembles in a background thread; a run that cannot
-    be opened (or is not there yet) is left to the dashboard, which says why."""
+def _load_models(run_path: Path) -> None:
+    """Load and warm the run's fold ensembles before the server starts, one progress line per model, so that
+    the dashboard's first photo finds every model ready (measured on a 2-core AMD EPYC: a photo uploaded as
+    soon as the URL showed waited 22 s for the five models when they loaded alongside the first page, 1-1.5 s
+    once loaded). A run that cannot be opened (or is not there yet) is left to the dashboard, which says why.
+    """
     import os
+    import time
 
     from painxai.errors import PainxaiError
     from painxai.inference.warm import STORE
@@ -75,12 +81,17 @@ def _start_loading(run_path: Path) -> None:
         run = Run(run_path)
     except PainxaiError:
         return
-    with console.status("Starting TensorFlow…"):
-        # Imported here, before the loading thread starts: two threads importing Keras at once meet
-        # half-initialised modules (see app_pages/_shared.start_warming).
-        import keras  # noqa: F401
-    STORE.warm(run, run.models(), on_error=lambda model, error: console.print(f"{model} not loaded: {error}"))
-    console.print(f"Loading the models of {run_path} in the background: {', '.join(run.models())}.",
+    started = time.perf_counter()
+    with progress_bar(f"loading the models of {run_path}") as progress:
+        import keras  # noqa: F401 - here, before the loading thread: two threads importing Keras at once break
+
+        models = run.models()
+        thread = STORE.warm(run, models, on_error=lambda model, error: console.print(f"{model} not loaded: {error}"))
+        while thread.is_alive():
+            progress(sum(STORE.loaded(run, model) for model in models), len(models))
+            thread.join(timeout=0.5)
+        progress(len(models), len(models))
+    console.print(f"Models ready in {time.perf_counter() - started:.0f} s: {', '.join(models)}.",
                   highlight=False, soft_wrap=True)
 
 
