@@ -9,7 +9,8 @@ from pathlib import Path
 
 NO_RUN_HELP = (
     "No trained run was found. Make one with `make run` (it generates the synthetic twin and trains the "
-    "demo profile, about 8 to 12 minutes on 2 cores) or `painxai demo --data data/twin --out artifacts/demo`, "
+    "demo profile, 10 to 25 minutes on 2 cores, depending on the CPU) or "
+    "`painxai demo --data data/twin --out artifacts/demo`, "
     "then reload this page. Runs live in `artifacts/<run>/` (or in the folder named by `PAINXAI_ARTIFACTS`)."
 )
 
