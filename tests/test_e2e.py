@@ -147,7 +147,7 @@ def _expect_provenance_and_badges(page, at_least: int) -> None:
     from playwright.sync_api import expect
 
     expect(page.get_by_text(re.compile(r"^Run \S+: .*profile \S+")).first).to_be_visible(timeout=60_000)
-    badges = page.get_by_text(re.compile(r"maps (informative|not informative|not audited)"))
+    badges = page.get_by_text(re.compile(r"maps (informative|not informative|undecided|cannot be judged|not audited)"))
     assert badges.count() >= at_least, f"{badges.count()} trust badges, expected at least {at_least}"
 
 
@@ -190,7 +190,8 @@ def test_assess_answer_first_on_a_tablet_and_maps_sized_to_the_screen(dashboard,
         assert box["y"] >= 0 and box["y"] + box["height"] <= TABLET["height"], f"below the first screen: {box}"
     expect(page.get_by_text(re.compile(r"^Face box \(.*\): "))).to_be_visible()
     # A badge's main reason is text under it, and its full reasons one tap away (no hover on a tablet).
-    reasons = page.get_by_text(re.compile(r"^(passes all \d+ checks|fails: .+|no audit yet)$"))
+    reasons = page.get_by_text(re.compile(r"^(passes all \d+ checks|fails: .+|undecided: .+|no audit yet|"
+                                          r"localisation cannot be judged.*)$")).filter(visible=True)
     assert reasons.count() == 5
     _no_horizontal_overflow(page)
     columns = {round(b["x"]) for b in _boxes(images)[1:6]}  # the five maps (the photo's box comes first)
