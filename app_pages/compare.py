@@ -17,6 +17,7 @@ from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.inference import out_of_fold
+from painxai.models import SPECS
 
 METHODS = {
     "gradcam": "Grad-CAM",
@@ -85,10 +86,11 @@ if not photos or not models:
 
 loaded = ensembles(run, models)
 layers = {}
-with st.expander("Layer per model (default: the last conv layer, as in the paper)"):
+with st.expander("Layer per model (default: the layer each model's maps explain, in Models)"):
     for model, ensemble in loaded.items():
         options = grid.map_layers(ensemble)
-        layers[model] = st.selectbox(model, options, index=len(options) - 1, key=f"layer_{model}")
+        default = options.index(SPECS[model].explained_layer)
+        layers[model] = st.selectbox(model, options, index=default, key=f"layer_{model}")
 scale = st.radio("Colour scale", list(display.SCALES), format_func=display.SCALES.get, horizontal=True,
                  key="compare_scale")
 cmap, outlines = map_look_options("compare")

@@ -58,7 +58,7 @@ class _Worker:
         from painxai.models import SPECS, preprocess
 
         self.ensemble, self.crops = ensemble, crops
-        self.layer = SPECS[ensemble.name].last_conv_layer
+        self.layer = SPECS[ensemble.name].explained_layer
         self.model = keras.models.clone_model(ensemble.tails[0])
         self.weights = [tail.get_weights() for tail in ensemble.tails]
         self.cam = method_class(method)(self.model, self.layer)

@@ -51,6 +51,8 @@ def model_summary(name: str, size: str) -> dict[str, Any]:
         "preprocessing": spec.preprocessing,
         "last_conv_layer": spec.last_conv_layer,
         "last_conv_shape": list(model.get_layer(spec.last_conv_layer).output.shape[1:]),
+        "explained_layer": spec.explained_layer,
+        "explained_shape": list(model.get_layer(spec.explained_layer).output.shape[1:]),
         "phase2_cut_layer": spec.phase2_cut_layer,
         "finetune_layers": list(spec.finetune_layers),
         "finetune_companions": list(spec.finetune_companions),
@@ -71,7 +73,8 @@ def summary(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"models at the {size} input size")
-    for column in ("model", "input", "total", "phase-1 trainable", "phase-2 trainable", "Grad-CAM layer",
+    for column in ("model", "input", "total", "phase-1 trainable", "phase-2 trainable", "last conv",
+                   "maps explain",
                    "fine-tuned layers"):
         table.add_column(column)
     for row in rows:
@@ -79,6 +82,7 @@ def summary(
         table.add_row(row["name"], "x".join(map(str, row["input_shape"])), f"{row['total_params']:,}",
                       f"{row['head_params']:,}", f"{row['trainable_params']:,}",
                       f"{row['last_conv_layer']} {tuple(row['last_conv_shape'])}",
+                      f"{row['explained_layer']} {tuple(row['explained_shape'])}",
                       f"{len(row['finetune_layers'])}: " + ", ".join(layers))
     console.print(table)
 

@@ -97,7 +97,8 @@ def model_card(spec: Any, run_config: Mapping[str, Any] | None, input_size: int 
         "head (dense units)": " -> ".join(str(u) for u in spec.head) or "none",
         "output": spec.output,
         "parameters (paper size)": f"{spec.total_params:,}",
-        "last conv layer (Grad-CAM)": spec.last_conv_layer,
+        "last conv layer (the paper's Grad-CAM layer)": spec.last_conv_layer,
+        "layer the maps explain by default": spec.explained_layer,
         "fine-tuned conv layers": finetune_text,
     }
 

@@ -77,7 +77,7 @@ def as_target(target: str | ClassTarget) -> ClassTarget:
 
 
 def default_layer(model: keras.Model) -> str:
-    """The layer to explain: ``SPECS[name].last_conv_layer`` for registry models, else the last Conv2D.
+    """The layer to explain: ``SPECS[name].explained_layer`` for registry models, else the last Conv2D.
 
     The registry knows better than "the last Conv2D" (inception_v3's last conv block is the
     concatenation ``mixed10``), and a fold tail keeps its model's name.
@@ -85,7 +85,7 @@ def default_layer(model: keras.Model) -> str:
     from painxai.models import SPECS
 
     spec = SPECS.get(model.name)
-    return spec.last_conv_layer if spec is not None else last_conv_layer(model)
+    return spec.explained_layer if spec is not None else last_conv_layer(model)
 
 
 def last_conv_layer(model: keras.Model) -> str:

@@ -79,7 +79,7 @@ def ensemble_explain(
 ) -> EnsembleExplanation:
     """Every fold's maps and pain probabilities for RGB uint8 crops (N, H, W, 3) at the model input size.
 
-    layer: default ``SPECS[ensemble.name].last_conv_layer``; it must live in the tails.
+    layer: default ``SPECS[ensemble.name].explained_layer``; it must live in the tails.
     method_options: passed to the CAM class (e.g. ``max_channels`` for Score-CAM).
     Gradient methods run as one fused computation (:func:`fused_ensemble`); the result equals
     :func:`ensemble_explain_per_fold` (to float32 rounding).
@@ -123,7 +123,7 @@ def _prepare(ensemble: FoldEnsembleLike, images: np.ndarray, layer: str | None) 
         raise ValueError(f"the {ensemble.name} ensemble has no fold models")
     first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
     images = check_crops(images, tuple(first.inputs[0].shape[1:3]))
-    return images, layer or SPECS[ensemble.name].last_conv_layer, preprocess(ensemble.name, images)
+    return images, layer or SPECS[ensemble.name].explained_layer, preprocess(ensemble.name, images)
 
 
 class FusedEnsemble:
@@ -285,7 +285,7 @@ def fused_ensemble(ensemble: FoldEnsembleLike, layer: str | None = None) -> Fuse
 
     if not ensemble.tails:
         raise ValueError(f"the {ensemble.name} ensemble has no fold models")
-    layer = layer or SPECS[ensemble.name].last_conv_layer
+    layer = layer or SPECS[ensemble.name].explained_layer
     with _FUSED_LOCK:  # building is quick (no tracing); the lock only keeps two sessions from building twice
         fused = _FUSED.get(ensemble.tails[0], {}).get(layer)
         rows = None if fused is None else fused.rows_of(ensemble)

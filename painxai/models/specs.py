@@ -79,12 +79,17 @@ class ModelSpec:
     head: tuple[int, ...]
     head_dropout: float
     output: str  # "softmax2" (2 units, index 1 = pain) or "sigmoid1" (1 unit = P(pain))
-    last_conv_layer: str  # Grad-CAM target layer
+    last_conv_layer: str  # the last conv layer of Table 1's network (the paper's Grad-CAM layer)
     finetune_layers: tuple[str, ...]  # the conv layers of Table 1 trained in phase 2 (all weighted layers: ncnn)
     finetune_companions: tuple[str, ...]  # other base layers unfrozen with them (SENet's SE gates)
     phase2_cut_layer: str | None  # None: trained end to end, nothing is frozen
     total_params: int  # at paper_input_size, Table 1
     finetune_batchnorm: tuple[str, ...] = ()  # BN layers after the Table-1 convs, trained when the profile says so
+    explained_layer: str = ""  # the layer maps explain by default; "" = last_conv_layer (why not: see the row)
+
+    def __post_init__(self) -> None:
+        if not self.explained_layer:
+            object.__setattr__(self, "explained_layer", self.last_conv_layer)
 
     @property
     def trained_end_to_end(self) -> bool:
@@ -212,6 +217,10 @@ SPECS: dict[str, ModelSpec] = {
             head_dropout=0.1,
             output="sigmoid1",
             last_conv_layer="merge_conv",
+            # merge_pool (2x2, stride 2, no padding) reads only the first 2k rows and columns of merge_conv, so
+            # merge_conv's gradients are zero on its last row and column: 9 of its 25 cells at 64 px. Its input,
+            # the concatenation of the three branches, reaches the output everywhere (docs/TRUST.md: measured).
+            explained_layer="merge",
             finetune_layers=("centre_conv1", "centre_conv2", "right_conv", "merge_conv", "head_dense1", "logits"),
             finetune_companions=(),
             phase2_cut_layer=None,
