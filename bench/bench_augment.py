@@ -1,7 +1,7 @@
 """Benchmark: the paper's augmentation of the whole synthetic twin (483 images x 20 samples).
 
 Target: under 3 minutes on 2 cores. Prints the machine, the wall time and images/s of
-:func:`painxai.training.augment.augment_manifest` with 2 workers (cache empty, then the same call again from
+:func:`painxai.training.augment_cache.augment_manifest` with 2 workers (cache empty, then the same call again from
 the cache), and, measured in the same process on the same face crops and the same drawn transforms,
 the baseline: the per-sample cost of rendering with Keras's own ``ImageDataGenerator`` code
 (``apply_affine_transform`` + ``flip_axis`` + ``apply_brightness_shift`` from
@@ -45,11 +45,10 @@ from painxai.faces.crop import crop_face
 from painxai.training.augment import (
     PARAM_COLUMNS,
     AugmentSettings,
-    augment_manifest,
-    detector_name,
     draw_params,
     warp_sample,
 )
+from painxai.training.augment_cache import augment_manifest, detector_name
 
 TWIN_MANIFEST = Path("data/twin/manifest.csv")
 

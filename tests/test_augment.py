@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 import painxai.training.augment as augment_module
+import painxai.training.augment_cache as augment_cache
 from painxai.data.regions import REGIONS, mask_path
 from painxai.faces.crop import apply_affine, transform_box
 from painxai.training.augment import (
@@ -21,12 +22,11 @@ from painxai.training.augment import (
     TransformParams,
     apply_brightness,
     augment_image,
-    augment_manifest,
-    detector_name,
     sample_matrix,
     settings_key,
     warp_sample,
 )
+from painxai.training.augment_cache import augment_manifest, detector_name
 
 SIZE = 64
 # Distinct colours per region value (0 = background), far apart so interpolation cannot confuse them.
@@ -272,7 +272,7 @@ def test_only_the_requested_subjects_are_augmented(manifest: pd.DataFrame, tmp_p
 def test_samples_are_reproducible_by_seed_across_workers(
     manifest: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(augment_module, "MIN_IMAGES_PER_WORKER", 1)  # spawn workers even for 6 images
+    monkeypatch.setattr(augment_cache, "MIN_IMAGES_PER_WORKER", 1)  # spawn workers even for 6 images
     one = augment_manifest(manifest, tmp_path / "one", FAST, seed=11, workers=1)
     two = augment_manifest(manifest, tmp_path / "two", FAST, seed=11, workers=2)
     np.testing.assert_array_equal(one.images, two.images)

@@ -145,7 +145,7 @@ def other_models_run(small_twin: dict[str, Path], tmp_path_factory: pytest.TempP
 def test_the_paper_path_runs_both_phases_at_paper_size(paper_run: dict[str, Any]) -> None:
     import keras
 
-    from painxai.training.augment import detector_name
+    from painxai.training.augment_cache import detector_name
 
     run = paper_run["run"]
     assert run["profile"] == "paper" and run["profile_overrides"] == CAPS

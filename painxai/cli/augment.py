@@ -28,7 +28,8 @@ def augment(
     """Augment every image of a manifest as the paper did (rotation, shear, shift, zoom, brightness, flip),
     keeping only samples whose face stays inside; prints the kept, redrawn and given-up counts."""
     from painxai.data.manifest import read_manifest
-    from painxai.training.augment import AugmentSettings, augment_manifest
+    from painxai.training.augment import AugmentSettings
+    from painxai.training.augment_cache import augment_manifest
 
     with user_errors(), progress_bar("augmenting") as progress:
         settings = AugmentSettings(per_image=per_image, crop_size=size, margin=margin, check_detector=check_detector)

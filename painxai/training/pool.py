@@ -197,7 +197,7 @@ def build_pool(
     on_image: Callable[[int, int], None] | None = None,
 ) -> ImagePool:
     """Face crops of the whole manifest plus ``per_image`` augmented samples of each image of
-    ``augment_subjects`` (the paper's augmentation, :func:`painxai.training.augment.augment_manifest`,
+    ``augment_subjects`` (the paper's augmentation, :func:`painxai.training.augment_cache.augment_manifest`,
     cached under ``cache_dir/augment``). ``per_image = 0`` gives no augmented samples.
 
     Returns an :class:`ImagePool` of ``size`` x ``size`` images.
@@ -209,7 +209,7 @@ def build_pool(
     parts_images, parts_labels, parts_subjects, parts_rows = [crops.images], [labels], [subjects], [rows]
     report: dict = {}
     if per_image > 0 and augment_subjects:
-        from painxai.training.augment import augment_manifest
+        from painxai.training.augment_cache import augment_manifest
 
         settings = augment_settings(per_image, size, margin)
         out_dir = Path(cache_dir) / "augment" if cache_dir is not None else None

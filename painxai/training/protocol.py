@@ -500,7 +500,7 @@ def face_detector_record(pool: ImagePool) -> dict[str, Any]:
     """run.json's ``data.face_detector``: which detector (``"mediapipe"``, MediaPipe's BlazeFace, or
     ``"haar"``, OpenCV's fallback; None when neither works) found the faces the manifest gave no box for and
     checked that each augmented sample still shows the face, and how much of the pool it decided."""
-    from painxai.training.augment import detector_name
+    from painxai.training.augment_cache import detector_name
 
     report = pool.augment_report
     detected = int(pool.crop_sources.get("detected", 0))
