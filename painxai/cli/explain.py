@@ -11,8 +11,7 @@ from rich.table import Table
 
 from painxai.cli.common import console, user_errors
 from painxai.errors import RequestError
-
-METHOD_HELP = "gradcam | gradcampp | scorecam | counterfactual (negated gradients: what speaks against the class)"
+from painxai.explain.methods import DEFAULT_METHOD, help_text, method_class
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -43,7 +42,7 @@ def explain(
     image: Path = typer.Option(..., help="Photo to explain."),
     out: Path = typer.Option(..., help="Folder for the PNGs and explain.json."),
     models: str = typer.Option("all", help="'all' or comma-separated model names of the run."),
-    method: str = typer.Option("gradcam", help=METHOD_HELP),
+    method: str = typer.Option(DEFAULT_METHOD, help=f"Explanation method: {help_text()}."),
     folds: str = typer.Option(
         "out-of-fold", help="'out-of-fold' (a photo of the run's data: only the fold that never saw its subject; "
         "any other photo: all folds), 'all' (mean map and std) or fold numbers such as 3 or 1,4."),
@@ -66,6 +65,7 @@ def explain(
     faithfulness: dict[str, dict[str, float]] = {}
     with user_errors():
         chosen_box, chosen_folds = _parse_box(box), _parse_folds(folds)
+        method_label = method_class(method).label  # an unknown method stops here, before any model is loaded
         if faithfulness_steps < 0:
             raise RequestError("--faithfulness-steps must be 0 or more")
         the_run = Run(run)
@@ -91,7 +91,8 @@ def explain(
         console.print(f"[yellow]face:[/] {assessment.face_search.message}")
     vmax = shared_scale([m.photo_map for m in assessment.models.values()])
     report: dict[str, Any] = {
-        "run": str(run), "image": str(image), "method": method, "target": target, "box": assessment.box,
+        "run": str(run), "image": str(image), "method": method, "method_label": method_label, "target": target,
+        "box": assessment.box,
         "face": None if assessment.face_search is None else {
             "status": assessment.face_search.status, "message": assessment.face_search.message},
         "regions": "ground truth" if truth is not None else ("landmarks" if assessment.label_map is not None else None),
@@ -109,7 +110,7 @@ def explain(
         report["models"][name] = entry
         titles[name] = f"{name}\np(pain) {result.prob_mean:.2f} ± {result.prob_std:.2f}"
     figure = side_by_side_figure(photo, {n: m.photo_map for n, m in assessment.models.items()}, titles, vmax,
-                                 suptitle=f"{method} ({target}) · {assessment.consensus}")
+                                 suptitle=f"{method_label} ({target}) · {assessment.consensus}")
     atomic.write_bytes(out / f"side_by_side_{method}.png", figure_png(figure))
     atomic.write_json(out / "explain.json", report)
     _print_table(report)
@@ -121,7 +122,7 @@ def explain(
 def _print_table(report: dict[str, Any]) -> None:
     from painxai.explain.attribution import cue_share
 
-    table = Table(title=f"{report['method']} on {report['image']}")
+    table = Table(title=f"{report['method_label']} on {report['image']}")
     for column in ("model", "p(pain) mean ± std", "folds saying pain", "cue share", "deletion AUC (random)"):
         table.add_column(column)
     for name, entry in report["models"].items():

@@ -1,4 +1,4 @@
-"""Explanations: class activation maps, display, NFCS region attribution and faithfulness.
+"""Explanations: CAMs and input attributions (one registry: ``methods``), display, NFCS regions, faithfulness.
 
 ``display`` and ``attribution`` are light (numpy, matplotlib). The names below that need
 TensorFlow are loaded on first use, so importing this package stays cheap.
@@ -18,7 +18,10 @@ _LAZY = {
     "CounterfactualGradCAM": "painxai.explain.cam",
     "GradCAMPlusPlus": "painxai.explain.cam",
     "ScoreCAM": "painxai.explain.cam",
-    "METHODS": "painxai.explain.cam",
+    "IntegratedGradients": "painxai.explain.integrated_gradients",
+    "RISE": "painxai.explain.rise",
+    "METHODS": "painxai.explain.methods",
+    "method_class": "painxai.explain.methods",
     "ensemble_explain": "painxai.explain.ensemble",
     "ensemble_maps": "painxai.explain.ensemble",
     "EnsembleExplanation": "painxai.explain.ensemble",

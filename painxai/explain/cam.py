@@ -10,21 +10,25 @@ model are comparable across images, and :mod:`painxai.explain.display` offers on
 across models.
 
 For speed (a ``tf.function`` is 3-10x faster than eager, measured on 2 CPU cores) one compiled function per
-(model, layer) is built on first use and cached for as long as the model lives.
+(model, layer) is built on first use and cached for as long as the model lives. TensorFlow is imported
+inside the functions, so the method registry (:mod:`painxai.explain.methods`) can list these classes
+without loading it.
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from painxai.errors import RequestError
+from painxai.explain.base import ExplanationMethod, MapResult, check_images
 from painxai.labels import CLASSES, PAIN
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 LOGITS_LAYER = "logits"
 
@@ -90,6 +94,8 @@ def default_layer(model: keras.Model) -> str:
 
 def last_conv_layer(model: keras.Model) -> str:
     """The name of the last 2-D convolution of ``model``."""
+    import keras
+
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
         raise ValueError(f"model {model.name!r} has no Conv2D layer; name the layer to explain")
@@ -100,6 +106,9 @@ class _CamGraph:
     """Compiled functions of one (model, layer): activations + gradients of a linear logit score, and logits."""
 
     def __init__(self, model: keras.Model, layer: str) -> None:
+        import keras
+        import tensorflow as tf
+
         activations = layer_output(model, layer)
         logits = layer_output(model, LOGITS_LAYER)
         inputs = model.inputs[0]
@@ -162,6 +171,8 @@ _FORWARDS: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.Polymorp
 
 def forward(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     """``model(batch)`` in inference mode through a cached compiled function; batch (N, ...) float32."""
+    import tensorflow as tf
+
     function = _FORWARDS.get(model)
     if function is None:
         signature = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
@@ -172,51 +183,34 @@ def forward(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     return function(np.asarray(batch, dtype=np.float32)).numpy()
 
 
-@dataclass(frozen=True)
-class CamResult:
-    """Maps and the predictions they explain.
-
-    maps: (N, H, W) float32 raw maps at the image size. low_res: (N, h, w) float32 at the layer's
-    resolution. prob_pain: (N,) float32 pain probability of the unmodified inputs.
-    """
-
-    maps: np.ndarray
-    low_res: np.ndarray
-    prob_pain: np.ndarray
-
-
-class BaseCAM:
+class BaseCAM(ExplanationMethod):
     """A class activation map method: ``map = ReLU(sum_k w_k A_k)`` with per-method channel weights.
 
     ``model`` must have the layer ``layer`` (default: :func:`default_layer`) and a "logits" layer. When
     ``trunk`` is given, ``model`` is the tail of a split network: it takes ``trunk``'s output, and
     images go through ``trunk`` first (or callers pass the trunk features they computed once).
     Inputs are *preprocessed* float32 images (N, H, W, 3); :func:`gradcam` takes uint8 crops.
+    A ``fusable`` subclass computes its channel weights in :meth:`weights_from_gradients` (activations and
+    gradients only), which the fused fold ensemble calls too; the others override :meth:`channel_weights`.
     """
 
+    level = "layer"
     uses_gradients: ClassVar[bool] = True
 
     def __init__(self, model: keras.Model, layer: str | None = None, trunk: keras.Model | None = None) -> None:
-        self.model = model
-        self.trunk = trunk
+        super().__init__(model, layer, trunk)
         self.layer = layer or default_layer(model)
         self.graph = cam_graph(model, self.layer)
 
-    def __call__(self, images: np.ndarray, target: str | ClassTarget = PAIN) -> np.ndarray:
-        """Raw maps (N, H, W) float32 for preprocessed images (N, H, W, 3)."""
-        return self.compute(images, target).maps
-
     def compute(
         self, images: np.ndarray, target: str | ClassTarget = PAIN, features: np.ndarray | None = None
-    ) -> CamResult:
+    ) -> MapResult:
         """Maps and probabilities for preprocessed images (N, H, W, 3) float32.
 
         ``features``: the trunk's output for these images when the caller already has it (the fold
         ensemble computes it once for all folds); ignored without a trunk.
         """
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (N, H, W, 3); got shape {images.shape}")
+        images = check_images(images)
         target = as_target(target)
         if features is None:
             features = self._features(images)
@@ -228,7 +222,7 @@ class BaseCAM:
             grads = None
         channel_weights = self.channel_weights(images, acts, grads, target)
         low_res = np.maximum(np.einsum("nhwc,nc->nhw", acts, channel_weights), 0.0).astype(np.float32)
-        return CamResult(upsample(low_res, images.shape[1:3]), low_res, prob_pain_from_logits(logits))
+        return MapResult(upsample(low_res, images.shape[1:3]), low_res, prob_pain_from_logits(logits))
 
     def _features(self, images: np.ndarray) -> np.ndarray:
         """What ``model`` takes: the images themselves, or the trunk's output for them."""
@@ -238,24 +232,37 @@ class BaseCAM:
         self, images: np.ndarray, acts: np.ndarray, grads: np.ndarray | None, target: ClassTarget
     ) -> np.ndarray:
         """The weight (N, C) of each activation channel; acts and grads are (N, h, w, C)."""
+        if grads is None:
+            raise ValueError(f"{type(self).__name__} needs gradients")
+        return self.weights_from_gradients(acts, grads)
+
+    @staticmethod
+    def weights_from_gradients(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """Channel weights (N, C) from activations and gradients (N, h, w, C) alone (``fusable`` methods)."""
         raise NotImplementedError
 
 
 class GradCAM(BaseCAM):
     """Grad-CAM (Selvaraju et al. 2017): w_k = spatial mean of d score / d A_k."""
 
-    def channel_weights(
-        self, images: np.ndarray, acts: np.ndarray, grads: np.ndarray | None, target: ClassTarget
-    ) -> np.ndarray:
+    name = "gradcam"
+    label = "Grad-CAM"
+    fusable = True
+
+    @staticmethod
+    def weights_from_gradients(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return grads.mean(axis=(1, 2))
 
 
 class CounterfactualGradCAM(BaseCAM):
     """Counterfactual Grad-CAM: the negated Grad-CAM weights, i.e. what speaks *against* the class."""
 
-    def channel_weights(
-        self, images: np.ndarray, acts: np.ndarray, grads: np.ndarray | None, target: ClassTarget
-    ) -> np.ndarray:
+    name = "counterfactual"
+    label = "Counterfactual Grad-CAM (what speaks against the class)"
+    fusable = True
+
+    @staticmethod
+    def weights_from_gradients(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return -grads.mean(axis=(1, 2))
 
 
@@ -268,9 +275,12 @@ class GradCAMPlusPlus(BaseCAM):
     alphas to sum to 1 per channel, which the paper does not; its maps therefore differ from ours.)
     """
 
-    def channel_weights(
-        self, images: np.ndarray, acts: np.ndarray, grads: np.ndarray | None, target: ClassTarget
-    ) -> np.ndarray:
+    name = "gradcampp"
+    label = "Grad-CAM++"
+    fusable = True
+
+    @staticmethod
+    def weights_from_gradients(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
         grads = grads.astype(np.float64)
         squared = grads**2
         denominator = 2.0 * squared + acts.sum(axis=(1, 2), keepdims=True) * squared * grads
@@ -288,6 +298,8 @@ class ScoreCAM(BaseCAM):
     get weight 0. That costs N x max_channels forward passes, batched by ``batch_size``.
     """
 
+    name = "scorecam"
+    label = "Score-CAM"
     uses_gradients = False
 
     def __init__(
@@ -330,24 +342,10 @@ class ScoreCAM(BaseCAM):
         return np.concatenate(chunks)
 
 
-METHODS: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "counterfactual": CounterfactualGradCAM,
-    "gradcampp": GradCAMPlusPlus,
-    "scorecam": ScoreCAM,
-}
-
-
-def method_class(method: str) -> type[BaseCAM]:
-    """The CAM class for a method name (``METHODS`` keys), with a clear error for unknown names."""
-    try:
-        return METHODS[method]
-    except KeyError:
-        raise RequestError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}") from None
-
-
 def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize (half-pixel centres) of maps (N, h, w) to (N, *size) float32."""
+    import tensorflow as tf
+
     maps = np.asarray(maps, dtype=np.float32)
     if maps.shape[1:] == tuple(size):
         return maps
@@ -370,12 +368,14 @@ def check_crops(images: np.ndarray, size: tuple[int, int] | None = None) -> np.n
 def explain_model(
     model: keras.Model, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = PAIN,
     layer: str | None = None,
-) -> CamResult:
-    """Maps (N, H, W) and pain probabilities (N,) of a model from :func:`painxai.models.build`.
+) -> MapResult:
+    """Maps (N, H, W) and pain probabilities (N,) of a model from :func:`painxai.models.build`, by any method
+    of :data:`painxai.explain.methods.METHODS`.
 
     images: RGB uint8 crops (N, H, W, 3) at the model's input size; they are preprocessed here
     with ``preprocess(model.name, images)``.
     """
+    from painxai.explain.methods import method_class
     from painxai.models import preprocess
 
     images = check_crops(images, tuple(model.inputs[0].shape[1:3]))

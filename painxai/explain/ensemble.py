@@ -5,12 +5,14 @@ model's phase-2 cut, so the layers before the cut are identical across folds
 (:class:`painxai.runs.reader.FoldEnsemble` keeps them once, as ``trunk``). The last conv layer lives in
 the tails, so a fold's map needs only the trunk's output: one trunk pass serves all ten folds.
 
-For the gradient methods the whole ensemble is one computation (:class:`FusedEnsemble`): one compiled
-function runs the trunk, the F tails and a single backward pass, traced once per ensemble instead of
-once per fold. The backward pass differentiates the *sum* of the F folds' class scores: fold f's score
-depends only on its own tail's activations, so d(sum)/d(acts_f) is exactly fold f's own gradient.
+For the ``fusable`` methods (the gradient CAMs) the whole ensemble is one computation
+(:class:`FusedEnsemble`): one compiled function runs the trunk, the F tails and a single backward pass,
+traced once per ensemble instead of once per fold. The backward pass differentiates the *sum* of the F
+folds' class scores: fold f's score depends only on its own tail's activations, so d(sum)/d(acts_f) is
+exactly fold f's own gradient.
 When the folds trained only layers after the explained one (the demo's heads), the activations there
-are computed once too and each fold runs only its head, from its own copy of them.
+are computed once too and each fold runs only its head, from its own copy of them. Every other method
+(Score-CAM, and the input methods, which need the whole network from the pixels) goes fold by fold.
 """
 
 from __future__ import annotations
@@ -26,20 +28,17 @@ import tensorflow as tf
 
 from painxai.explain.cam import (
     LOGITS_LAYER,
+    BaseCAM,
     ClassTarget,
     as_target,
     check_crops,
     forward,
     layer_output,
-    method_class,
     prob_pain_from_logits,
     upsample,
 )
+from painxai.explain.methods import DEFAULT_METHOD, method_class
 from painxai.labels import PAIN
-
-# Methods whose channel weights depend only on the activations and gradients (no extra forward passes),
-# so the fused computation serves them; Score-CAM goes fold by fold.
-FUSED_METHODS = ("gradcam", "counterfactual", "gradcampp")
 
 
 class FoldEnsembleLike(Protocol):
@@ -72,19 +71,19 @@ class EnsembleExplanation:
 def ensemble_explain(
     ensemble: FoldEnsembleLike,
     images: np.ndarray,
-    method: str = "gradcam",
+    method: str = DEFAULT_METHOD,
     target: str | ClassTarget = PAIN,
     layer: str | None = None,
     **method_options: Any,
 ) -> EnsembleExplanation:
     """Every fold's maps and pain probabilities for RGB uint8 crops (N, H, W, 3) at the model input size.
 
-    layer: default ``SPECS[ensemble.name].explained_layer``; it must live in the tails.
-    method_options: passed to the CAM class (e.g. ``max_channels`` for Score-CAM).
-    Gradient methods run as one fused computation (:func:`fused_ensemble`); the result equals
-    :func:`ensemble_explain_per_fold` (to float32 rounding).
+    layer: default ``SPECS[ensemble.name].explained_layer``; it must live in the tails (input methods
+    ignore it). method_options: passed to the method's class (e.g. ``max_channels`` for Score-CAM,
+    ``steps`` for Integrated Gradients). ``fusable`` methods run as one fused computation
+    (:func:`fused_ensemble`); the result equals :func:`ensemble_explain_per_fold` (to float32 rounding).
     """
-    if method in FUSED_METHODS and not method_options:
+    if method_class(method).fusable and not method_options:
         images, layer, inputs = _prepare(ensemble, images, layer)
         return fused_ensemble(ensemble, layer).explain(inputs, method, target, images.shape[1:3])
     return ensemble_explain_per_fold(ensemble, images, method, target, layer, **method_options)
@@ -93,18 +92,20 @@ def ensemble_explain(
 def ensemble_explain_per_fold(
     ensemble: FoldEnsembleLike,
     images: np.ndarray,
-    method: str = "gradcam",
+    method: str = DEFAULT_METHOD,
     target: str | ClassTarget = PAIN,
     layer: str | None = None,
     **method_options: Any,
 ) -> EnsembleExplanation:
-    """:func:`ensemble_explain` one fold at a time (one compiled function per fold): Score-CAM's path,
-    and the reference the fused computation is tested and benchmarked against."""
+    """:func:`ensemble_explain` one fold at a time (one compiled function per fold): the path of the methods
+    that are not ``fusable``, and the reference the fused computation is tested and benchmarked against."""
     images, layer, inputs = _prepare(ensemble, images, layer)
-    features = None if ensemble.trunk is None else forward(ensemble.trunk, inputs)
-    cam_class = method_class(method)
+    method_type = method_class(method)
+    # An input method runs the whole network from the pixels: it has no use for the trunk's features.
+    trunk = ensemble.trunk if method_type.level == "layer" else None
+    features = None if trunk is None else forward(trunk, inputs)
     results = [
-        cam_class(tail, layer, trunk=ensemble.trunk, **method_options).compute(inputs, target, features)
+        method_type(tail, layer, trunk=ensemble.trunk, **method_options).compute(inputs, target, features)
         for tail in ensemble.tails
     ]
     return EnsembleExplanation(
@@ -199,17 +200,17 @@ class FusedEnsemble:
         self, inputs: np.ndarray, method: str, target: str | ClassTarget, size: tuple[int, int]
     ) -> EnsembleExplanation:
         """Maps (F, N, *size) and pain probabilities (F, N) of preprocessed ``inputs`` (N, S, S, 3)."""
-        if method not in FUSED_METHODS:
-            raise ValueError(f"the fused computation serves {', '.join(FUSED_METHODS)}, not {method!r}")
+        method_type = method_class(method)
+        if not (issubclass(method_type, BaseCAM) and method_type.fusable):
+            raise ValueError(f"the fused computation serves the fusable CAM methods, not {method!r}")
         target = as_target(target)
         weights = target.logit_weights(self.units)
         with self._lock:
             acts, grads, logits = (t.numpy() for t in self.gradients(np.asarray(inputs, np.float32), weights))
         # These methods' channel weights use only acts and grads (no instance state), exactly as per fold.
-        channel_weights = method_class(method).channel_weights
         maps, probs = [], []
         for fold_acts, fold_grads, fold_logits in zip(acts, grads, logits, strict=True):
-            weights_nc = channel_weights(None, inputs, fold_acts, fold_grads, target)  # type: ignore[arg-type]
+            weights_nc = method_type.weights_from_gradients(fold_acts, fold_grads)
             low_res = np.maximum(np.einsum("nhwc,nc->nhw", fold_acts, weights_nc), 0.0).astype(np.float32)
             maps.append(upsample(low_res, size))
             probs.append(prob_pain_from_logits(fold_logits))
@@ -310,7 +311,7 @@ def warm_up(ensemble: FoldEnsembleLike) -> None:
     size = tuple(first.inputs[0].shape[1:3])
 
     def explain_blank() -> None:  # the whole path of a photo: the compiled function, then the upsampling
-        fused.explain(blank, "gradcam", PAIN, size)
+        fused.explain(blank, DEFAULT_METHOD, PAIN, size)
 
     explain_blank()
     other = threading.Thread(target=explain_blank, name="painxai-warm-up")
@@ -319,7 +320,7 @@ def warm_up(ensemble: FoldEnsembleLike) -> None:
 
 
 def ensemble_maps(
-    ensemble: FoldEnsembleLike, images: np.ndarray, method: str = "gradcam", target: str | ClassTarget = PAIN
+    ensemble: FoldEnsembleLike, images: np.ndarray, method: str = DEFAULT_METHOD, target: str | ClassTarget = PAIN
 ) -> np.ndarray:
     """The fold maps (F, N, H, W) float32 raw of :func:`ensemble_explain`."""
     return ensemble_explain(ensemble, images, method, target).maps
