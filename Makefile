@@ -19,7 +19,7 @@ STREAMLIT_ARGS ?=
 
 RUNTIME_VENV := .venv-runtime
 
-.PHONY: run test setup setup-test demo serve lint bench clean check-runtime check-gpu-requirements
+.PHONY: run test setup setup-test demo serve lint typecheck bench clean check-runtime check-gpu-requirements
 
 run: setup demo serve
 
@@ -29,6 +29,7 @@ serve: setup
 
 test: setup setup-test
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -q
 
 setup: $(STAMP)
@@ -66,6 +67,10 @@ demo: setup
 
 lint:
 	$(BIN)/ruff check .
+
+# mypy on painxai/ (settings in pyproject.toml's [tool.mypy]; its cache in .mypy_cache makes a second run quick).
+typecheck: setup setup-test
+	$(BIN)/mypy
 
 bench: setup
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
