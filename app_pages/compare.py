@@ -16,15 +16,11 @@ from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
 from painxai.explain import display
+from painxai.explain.methods import labels
 from painxai.inference import out_of_fold
 from painxai.models import SPECS
 
-METHODS = {
-    "gradcam": "Grad-CAM",
-    "counterfactual": "Counterfactual Grad-CAM (against pain)",
-    "gradcampp": "Grad-CAM++",
-    "scorecam": "Score-CAM",
-}
+METHODS = labels()  # name -> label, from the one registry
 DISPLAY_SIZE = 320  # pixels of the face crops the maps are drawn on (shown at MAP_WIDTH)
 CLASSES = {"pain": "pain", "nopain": "no pain", "predicted": "each model's prediction", "truth": "the true label"}
 
@@ -46,7 +42,9 @@ manifest = run.manifest()
 # The model picker has a row of its own: beside other widgets it was too narrow for its five chips.
 models = st.multiselect("Models", run.models(), default=run.models(), key="compare_models")
 with st.container(horizontal=True):
-    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method")
+    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get, key="compare_method",
+                          help="Input methods (Integrated Gradients, RISE) run the whole network many times per "
+                               "image and fold: seconds per image where the CAMs take a fraction of one.")
     # The paper's Figure 1: each model's predicted class on images every model classifies correctly, so its
     # no-pain rows show no-pain evidence.
     target_choice = st.selectbox("Explained class", list(CLASSES), index=list(CLASSES).index("predicted"),
@@ -127,14 +125,11 @@ with st.spinner(f"Explaining {len(images)} image(s) with {len(loaded)} model(s)â
     result = grid.explain_grid(images, boxes, label_maps, loaded, method, layers, display_size=DISPLAY_SIZE,
                                folds=fold_choices, targets=targets)
 
-entries, problem = trust.audit_entries(run.path)
+entries, problem = trust.audit_entries(run.path, method)  # this method's audit: its verdicts and colour scales
 if problem:
     st.warning(problem)
-audited_method = method == "gradcam"  # the audit's reference scales are those of Grad-CAM maps
-scales = {
-    target: display.model_scales(result.maps, scale, trust.reference_scales(entries, target) if audited_method else {})
-    for target in ("pain", "nopain")
-}
+scales = {target: display.model_scales(result.maps, scale, trust.reference_scales(entries, target))
+          for target in ("pain", "nopain")}
 badges = {model: trust.badge(model, entries, method, run.model_info(model)) for model in result.maps}
 for index, caption in enumerate(captions):
     st.markdown(f"**{caption}** Â· {notes[index]}")
@@ -158,8 +153,6 @@ for index, caption in enumerate(captions):
         st.caption("No NFCS regions to outline on this image (no mask, and the landmarks were not trustworthy).")
 colour_legend(cmap, scales["pain"][0][next(iter(result.maps))] if scale == "shared" else None)
 caption = scales["pain"][1]
-if scale == "reference" and not audited_method:
-    caption = f"the audit's reference scales are for Grad-CAM: each {METHODS[method]} map on its own maximum"
 st.caption(f"{METHODS[method]}, fold mean of the chosen folds; colour scale: {caption}.")
 
 st.subheader("Region attribution over these images")

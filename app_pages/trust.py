@@ -6,28 +6,39 @@ import streamlit as st
 
 from app_pages._shared import require_run
 from painxai.dashboard import figures, trust
+from painxai.explain.methods import DEFAULT_METHOD, labels
 
 st.title("Trust in the maps")
 run = require_run()
 st.caption(trust.provenance_line(run))
 st.markdown(
-    "A map can look convincing and still say nothing about the model. Each model's Grad-CAM maps are audited "
+    "A map can look convincing and still say nothing about the model. Each model's maps (Grad-CAM by default, "
+    "other methods with `painxai audit --methods`) are audited "
     "on out-of-fold test images (each image explained by the fold model that never saw its subject): do they "
     "change when the model's weights are destroyed (randomisation test), do they point at the pain cues more "
     "than maps that ignore the model, does deleting the pixels they rank first change the prediction faster "
     "than deleting random pixels? The thresholds are in docs/TRUST.md."
 )
-entries, problem = trust.audit_entries(run.path)
+by_method, problem = trust.audit_methods(run.path)
 if problem:
     st.error(problem)
-if not entries:
+if not any(by_method.values()):
     st.info(f"This run has not been audited yet. Run `painxai audit --run {run.path}` (about 3 minutes for the "
             "demo run on 2 cores), then reload this page.", icon=":material/info:")
     st.stop()
 
-st.header("Verdicts")
+st.header("Which maps pass, per model and method")
+st.dataframe(trust.verdict_table(by_method, run.models()), width="stretch")
+st.caption("Input methods are audited on fewer images than the CAMs (each of their maps costs many passes of "
+           "the network), so more of their checks stay undecided; the settings are in the table below.")
+audited = [method for method in labels() if by_method.get(method)]
+method = st.selectbox("Method", audited, index=audited.index(DEFAULT_METHOD) if DEFAULT_METHOD in audited else 0,
+                      format_func=labels().get, key="trust_method")
+entries = by_method[method]
+
+st.header(f"Verdicts: {labels()[method]}")
 for model in run.models():
-    badge = trust.badge(model, entries)
+    badge = trust.badge(model, entries, method)
     with st.container(border=True):
         st.markdown(f"**{model}** {badge.markdown}")
         st.caption(badge.summary)

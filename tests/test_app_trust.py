@@ -14,16 +14,17 @@ AUDITED = "vgg16"  # ncnn stays unaudited, so both kinds of badge show
 
 @pytest.fixture(scope="module")
 def audited_run(tmp_path_factory):
-    """A finished two-fold random-weight run of ASSESS_MODELS whose vgg16 is audited on 4 images."""
+    """A finished two-fold random-weight run of ASSESS_MODELS whose vgg16 is audited on 4 images with Grad-CAM,
+    and with RISE on its smaller input-method budget."""
     from painxai.audit.model import AuditSettings
     from painxai.audit.run import audit_run
 
     run = make_weights_run(tmp_path_factory.mktemp("trust_artifacts") / "trust_run", ASSESS_MODELS)
     settings = AuditSettings(images=4, faithfulness_steps=2, agreement_images=2)
-    document = audit_run(run, [AUDITED], settings)
+    document = audit_run(run, [AUDITED], settings, methods=["gradcam", "rise"])
     messages = []
-    again = audit_run(run, [AUDITED], settings, log=messages.append)  # resumable: nothing to redo
-    assert again["models"][AUDITED] == document["models"][AUDITED] and "skipped" in messages[0]
+    again = audit_run(run, [AUDITED], settings, log=messages.append, methods=["gradcam", "rise"])  # nothing to redo
+    assert again["methods"] == document["methods"] and all("skipped" in m for m in messages)
     return run
 
 
@@ -42,14 +43,23 @@ def _provenance(at) -> list[str]:
     return [c.value for c in at.caption if c.value.startswith("Run trust_run:") and "profile" in c.value]
 
 
-def test_the_audit_file_has_every_figure(audited_run):
-    entry = json.loads((audited_run / "audit.json").read_text())["models"][AUDITED]
+@pytest.mark.parametrize("method", ["gradcam", "rise"])
+def test_the_audit_file_has_every_figure(audited_run, method):
+    from painxai.audit.model import INPUT_METHOD_BUDGET
+    from painxai.audit.verdict import VERDICTS
+
+    document = json.loads((audited_run / "audit.json").read_text())
+    assert document["format"] == 3 and set(document["methods"]) == {"gradcam", "rise"}
+    entry = document["methods"][method][AUDITED]
     for key in ("verdict", "reasons", "reference_scale", "n_images", "class_sensitivity", "fold_agreement"):
         assert key in entry
-    assert entry["n_images"] == 4 and entry["verdict"] in ("informative", "not informative")
+    images = 4 if method == "gradcam" else min(4, INPUT_METHOD_BUDGET["images"])
+    assert entry["n_images"] == images and entry["verdict"] in VERDICTS and entry["method"] == method
     assert len(entry["randomisation"]["spearman"]) == len(entry["randomisation"]["steps"]) >= 2
     assert {"deletion_auc", "random_deletion_auc"} <= set(entry["faithfulness"])
     assert "localisation" not in entry  # flat test images: no masks, no face for landmarks
+    size = entry["input_size"]
+    assert entry["map_resolution"] == ([size, size] if method == "rise" else entry["baseline_grid"])
 
 
 def test_assess_shows_a_badge_under_each_map_and_the_provenance(app_env):
@@ -101,7 +111,13 @@ def test_trust_page_shows_verdicts_and_figures(app_env):
     at = open_page("app_pages/trust.py")
     assert not at.exception and _provenance(at)
     assert len(_badges(at)) == len(ASSESS_MODELS)
-    assert at.dataframe[0].value["model"].tolist() == [AUDITED]
+    verdicts = at.dataframe[0].value  # model x method -> verdict
+    assert verdicts.loc["ncnn"].eq("not audited").all() and verdicts.loc[AUDITED, "Grad-CAM"] != "not audited"
+    assert verdicts.loc[AUDITED, "RISE (input, random masks)"] != "not audited"
+    assert verdicts.loc[AUDITED, "Score-CAM"] == "not audited"
+    assert at.dataframe[1].value["model"].tolist() == [AUDITED]
+    at.selectbox(key="trust_method").set_value("rise").run(timeout=180)
+    assert not at.exception and "Verdicts: RISE" in " ".join(h.value for h in at.header)
     assert len(at.get("plotly_chart")) == 2  # randomisation and deletion/insertion (no masks: no pointing game)
 
 

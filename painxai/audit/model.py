@@ -6,8 +6,9 @@ model comes from one compiled function (a clone per fold would compile ten).
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,12 +20,16 @@ from painxai.explain.sanity import nan_mean, spearman_per_image
 from painxai.labels import PAIN
 
 if TYPE_CHECKING:
-    from painxai.runs.reader import Run
+    from painxai.explain.base import ExplanationMethod, MapResult
+    from painxai.runs.reader import FoldEnsemble, Run
 
 DEFAULT_IMAGES = 20
 DEFAULT_STEPS = 10
 REFERENCE_PERCENTILE = 99.0
 PRIOR_IMAGES = 16  # training images per fold model for the model's own mean map
+# An input method costs a pass of the whole network per interpolant or mask (about 1 s a map on the demo
+# models, 2 cores, against about 10 ms for a Grad-CAM map): its audit uses fewer images (docs/TRUST.md).
+INPUT_METHOD_BUDGET = {"images": 8, "located_images": 40, "prior_images": 2, "agreement_images": 2}
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,10 @@ class AuditSettings:
     random maps. faithfulness_steps: deletion/insertion steps per curve. conv_steps: conv layers at or
     below the explained layer in the randomisation cascade. agreement_images: images whose maps every
     fold model computes for the fold agreement. localisation: which images the localisation uses (recorded so
-    that entries of an audit that used fewer are audited again).
+    that entries of an audit that used fewer are audited again). method: a
+    :data:`painxai.explain.methods.METHODS` name; method_options: its options as (name, value) pairs.
+    located_images: at most this many of the out-of-fold pain images for localisation (0: every one).
+    prior_images: training images per fold model for the model's own mean map.
     """
 
     images: int = DEFAULT_IMAGES
@@ -45,32 +53,67 @@ class AuditSettings:
     conv_steps: int = 3
     agreement_images: int = 4
     localisation: str = "every out-of-fold pain image"
+    method_options: tuple[tuple[str, int], ...] = ()
+    located_images: int = 0
+    prior_images: int = PRIOR_IMAGES
+
+    def as_json(self) -> dict[str, Any]:
+        """The settings as audit.json stores them (tuples as lists), for comparing with a stored entry."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+def settings_for(method: str, base: AuditSettings | None = None) -> AuditSettings:
+    """The audit settings of ``method``: ``base`` (default :class:`AuditSettings`) with the method's
+    ``audit_options``; an input method's image counts are also capped by ``INPUT_METHOD_BUDGET``."""
+    from painxai.explain.methods import method_class
+
+    kind = method_class(method)
+    settings = replace(base or AuditSettings(), method=kind.name,
+                       method_options=tuple(sorted(kind.audit_options.items())))
+    if kind.level == "input":  # the budget caps each count (0 located images: every one, so the cap)
+        located = min(settings.located_images or INPUT_METHOD_BUDGET["located_images"],
+                      INPUT_METHOD_BUDGET["located_images"])
+        settings = replace(
+            settings, images=min(settings.images, INPUT_METHOD_BUDGET["images"]), located_images=located,
+            prior_images=min(settings.prior_images, INPUT_METHOD_BUDGET["prior_images"]),
+            agreement_images=min(settings.agreement_images, INPUT_METHOD_BUDGET["agreement_images"]),
+            localisation=f"at most {located} out-of-fold pain images",
+        )
+    return settings
 
 
 class _Worker:
     """One clone of a model's fold tail that takes each fold's weights in turn, so every map and every
     probability of the model goes through one compiled function. crops: (N, S, S, 3) uint8."""
 
-    def __init__(self, ensemble: Any, crops: np.ndarray, method: str) -> None:
+    def __init__(self, ensemble: FoldEnsemble, crops: np.ndarray, settings: AuditSettings) -> None:
         import keras
 
-        from painxai.explain.cam import forward, method_class
+        from painxai.explain.cam import cam_graph, forward, layer_output
+        from painxai.explain.methods import method_class
         from painxai.models import SPECS, preprocess
 
         self.ensemble, self.crops = ensemble, crops
         self.layer = SPECS[ensemble.name].explained_layer
         self.model = keras.models.clone_model(ensemble.tails[0])
         self.weights = [tail.get_weights() for tail in ensemble.tails]
-        self.cam = method_class(method)(self.model, self.layer)
+        kind = method_class(settings.method)
+        options = dict(settings.method_options)
+        # A layer method takes the trunk's features (computed once here); an input method the pixels.
+        self.cam: ExplanationMethod = (kind(self.model, self.layer, **options) if kind.level == "layer"
+                                       else kind(self.model, self.layer, trunk=ensemble.trunk, **options))
+        self.graph = cam_graph(self.model, self.layer)  # the probabilities, whatever the method
+        self.grid = tuple(int(v) for v in layer_output(self.model, self.layer).shape[1:3])  # the baselines' grid
         self.inputs = preprocess(ensemble.name, crops)
-        self.features = self.inputs if ensemble.trunk is None else forward(ensemble.trunk, self.inputs)
+        trunk = ensemble.trunk if kind.level == "layer" else None
+        self.features = self.inputs if trunk is None else forward(trunk, self.inputs)
 
     def use(self, position: int) -> None:
         """Load the weights of ``ensemble.folds[position]``."""
         self.model.set_weights(self.weights[position])
 
-    def explain(self, where: np.ndarray, target: str) -> Any:
-        """The CamResult of images ``where`` under the current weights."""
+    def explain(self, where: np.ndarray, target: str) -> MapResult:
+        """The maps of images ``where`` under the current weights."""
         return self.cam.compute(self.inputs[where], target, self.features[where])
 
     def prob_pain(self, batch: np.ndarray) -> np.ndarray:
@@ -80,7 +123,7 @@ class _Worker:
 
         shared = preprocess(self.ensemble.name, batch)
         shared = shared if self.ensemble.trunk is None else forward(self.ensemble.trunk, shared)
-        return prob_pain_from_logits(self.cam.graph.activations_and_logits(shared)[1].numpy())
+        return prob_pain_from_logits(self.graph.activations_and_logits(shared)[1].numpy())
 
 
 def _faithfulness(worker: _Worker, members: np.ndarray, maps: np.ndarray, is_pain: bool,
@@ -99,7 +142,7 @@ def _faithfulness(worker: _Worker, members: np.ndarray, maps: np.ndarray, is_pai
     return curves.deletion_auc, curves.insertion_auc, baseline.deletion_auc, baseline.insertion_auc
 
 
-def _crops(photos: AuditPhotos, index: np.ndarray, ensemble: Any) -> tuple[list[np.ndarray], list[Any]]:
+def _crops(photos: AuditPhotos, index: np.ndarray, ensemble: FoldEnsemble) -> tuple[list[np.ndarray], list[Any]]:
     """The model's input crops of images ``index`` and their region label maps cropped alike (or None)."""
     from painxai.faces.crop import crop_face
 
@@ -133,10 +176,14 @@ def audit_model(
     located_index = np.array([], dtype=int)
     if located is not None and located.source == "masks" and located.cues is not None:
         located_index = np.flatnonzero(located.rows["fold"].isin(ensemble.folds).to_numpy())
+        if 0 < settings.located_images < located_index.size:  # a seeded sample, kept in the images' order
+            chosen = np.random.default_rng(settings.seed).choice(located_index.size, settings.located_images,
+                                                                 replace=False)
+            located_index = located_index[np.sort(chosen)]
     located_crops, located_labels = _crops(located, located_index, ensemble) if located_index.size else ([], [])
     pain = (rows["label"] == PAIN).to_numpy()
     # One worker over both sets, so every map comes from one compiled function; located images follow.
-    worker = _Worker(ensemble, np.stack([*crops, *located_crops]), settings.method)
+    worker = _Worker(ensemble, np.stack([*crops, *located_crops]), settings)
     count, folds, size = len(crops), list(ensemble.folds), ensemble.size
     own = np.array([folds.index(int(f)) for f in rows["fold"]])
     maps = np.empty((count, size, size), dtype=np.float32)  # out-of-fold pain maps
@@ -180,7 +227,9 @@ def audit_model(
         "n_subjects": len(set(subjects)),
         "folds": folds,
         "explained_layer": worker.layer,
+        "method": settings.method,
         "map_resolution": [int(v) for v in low_shape],
+        "baseline_grid": list(worker.grid),
         "input_size": int(size),
         "out_of_fold_accuracy": float(np.mean((prob >= 0.5) == pain)),
         "empty_share": float(np.mean(empty)),
@@ -221,7 +270,7 @@ def audit_model(
             "source": "landmarks", "images": len(shares), "region_shares": aggregate_shares(shares)
         }
     figures["verdict"], figures["reasons"] = verdict(figures)
-    figures["settings"] = asdict(settings)
+    figures["settings"] = settings.as_json()
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
 
@@ -233,9 +282,11 @@ def _localisation(
     """Localisation of the out-of-fold pain maps of the located images (the worker's crops from ``offset``
     on), each score against the best of three baselines that ignore the image, with intervals by subject.
 
-    The baselines: the best single cell at the map's resolution (chosen with hindsight on these images);
-    the data prior (the mean ground truth of the images each fold model trained on, through the grid); the
-    model's own mean map (each fold model's mean map over ``PRIOR_IMAGES`` of its training images)."""
+    The baselines: the best single cell of the explained layer's grid (``worker.grid``, the map's own for a
+    layer method; the same fixed maps for an input method), chosen with hindsight on these images; the data
+    prior (the mean ground truth of the images each fold model trained on, through that grid); the model's
+    own mean map (each fold model's mean map over ``settings.prior_images`` of its training images). What
+    the best map could score is taken at the map's resolution ``low_shape``."""
     from painxai.explain.localisation import through_grid, truth_maps
 
     count, size = len(labels), labels[0].shape
@@ -251,24 +302,25 @@ def _localisation(
         worker.use(k)
         maps[mine] = worker.explain(offset + mine, "pain").maps
         if others.size:
-            data_prior[mine] = through_grid(truth[others].mean(axis=0, keepdims=True), low_shape)[0]
-            sample = rng.choice(others, size=min(PRIOR_IMAGES, others.size), replace=False)
+            data_prior[mine] = through_grid(truth[others].mean(axis=0, keepdims=True), worker.grid)[0]
+            sample = rng.choice(others, size=min(settings.prior_images, others.size), replace=False)
             model_prior[mine] = worker.explain(offset + sample, "pain").maps.mean(axis=0)
         else:  # a single fold: nothing it trained on is among these images
             data_prior[mine] = model_prior[mine] = 0.0
     subjects = rows["subject"].astype(str).to_numpy()
     priors = {"data prior": data_prior, "model's mean map": model_prior}
-    return localisation_figures(maps, priors, labels, cues, subjects, low_shape, settings.seed)
+    return localisation_figures(maps, priors, labels, cues, subjects, worker.grid, settings.seed, low_shape)
 
 
 def localisation_figures(
     maps: np.ndarray, priors: dict[str, np.ndarray], labels: list[np.ndarray], cues: np.ndarray,
-    subjects: np.ndarray, low_shape: tuple[int, int], seed: int = 0,
+    subjects: np.ndarray, low_shape: tuple[int, int], seed: int = 0, map_shape: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The localisation entry of audit.json from maps (N, S, S), prior maps by name (each (N, S, S): the map
     each image is compared with), label maps (N, S, S), cue intensities (N, R) and subjects (N,): each score's
-    mean and interval, beside the best single cell and the priors, with the best map possible at
-    ``low_shape`` (see :mod:`painxai.explain.localisation`)."""
+    mean and interval, beside the best single cell of the ``low_shape`` grid and the priors, with the best map
+    possible at ``map_shape`` (the maps' own resolution; default ``low_shape``; see
+    :mod:`painxai.explain.localisation`)."""
     from painxai.evaluation.bootstrap import subject_bootstrap
     from painxai.explain.localisation import SCORE_NAMES, best_cell_scores, best_possible, score_maps
 
@@ -281,7 +333,7 @@ def localisation_figures(
         "subjects": len(set(subjects)),
         "empty_maps": int(scores.empty.sum()),
         "unrankable_images": int(np.isnan(scores.correlation).sum()),
-        "best_possible": best_possible(low_shape, labels, cues),
+        "best_possible": best_possible(map_shape or low_shape, labels, cues),
         "best_cell": {name: [index // low_shape[1], index % low_shape[1]] for name, index in chosen.items()},
         "intervals": {},
     }

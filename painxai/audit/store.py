@@ -10,7 +10,9 @@ from typing import Any
 from painxai.errors import PainxaiError
 
 AUDIT_FILE = "audit.json"
-AUDIT_FORMAT = 2  # 2: intervals by subject, localisation on every out-of-fold pain image
+# 2: intervals by subject, localisation on every out-of-fold pain image; 3: one entry per method and model,
+# under "methods" (method -> model -> entry)
+AUDIT_FORMAT = 3
 
 
 class AuditError(PainxaiError):
@@ -23,22 +25,24 @@ def audit_path(run_path: str | os.PathLike[str]) -> Path:
 
 
 def read_audit(run_path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The run's audit document, or None when the run has not been audited. An unreadable file, or one of
-    another format than this version writes, raises AuditError saying to audit again."""
+    """The run's audit document (``methods[method][model]``: one entry), or None when the run has not been
+    audited. An unreadable file, or one of another format than this version writes, raises AuditError
+    saying to audit again."""
     path = audit_path(run_path)
     if not path.is_file():
         return None
     again = f"run `painxai audit --run {Path(run_path)}` again"
     try:
         document = json.loads(path.read_text())
-        document["models"]  # the one key every reader needs
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        written = document.get("format")
+    except (OSError, ValueError, AttributeError) as error:
         raise AuditError(f"{path}: unreadable ({error}); {again}") from error
-    if document.get("format") != AUDIT_FORMAT:
+    if written != AUDIT_FORMAT:  # before any key is read: an older file has other keys
         raise AuditError(
-            f"{path}: written in audit format {document.get('format')!r}, and this version reads format "
-            f"{AUDIT_FORMAT}; {again}"
+            f"{path}: written in audit format {written!r}, and this version reads format {AUDIT_FORMAT}; {again}"
         )
+    if not isinstance(document.get("methods"), dict):  # the one key every reader needs
+        raise AuditError(f"{path}: unreadable (no 'methods'); {again}")
     return document
 
 

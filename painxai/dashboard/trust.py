@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from painxai.audit.verdict import INFORMATIVE, NOT_AUDITED, NOT_INFORMATIVE, NOT_JUDGEABLE, UNDECIDED
+from painxai.explain.methods import DEFAULT_METHOD, labels
 from painxai.labels import PAIN
 
 if TYPE_CHECKING:
@@ -62,31 +63,51 @@ def summary_line(label: str, reasons: list[str]) -> str:
     return f"passes all {len(passed)} checks" if label == INFORMATIVE and passed else label
 
 
-def audit_entries(run_path: Any) -> tuple[dict[str, dict], str | None]:
-    """The run's per-model audit entries and, when the audit cannot be read, a message saying so."""
+def audit_methods(run_path: Any) -> tuple[dict[str, dict[str, dict]], str | None]:
+    """The run's audit entries by method and model (``[method][model]``) and, when the audit cannot be
+    read, a message saying so."""
     from painxai.audit.store import AuditError, read_audit
 
     try:
         document = read_audit(run_path)
     except AuditError as error:
         return {}, str(error)
-    return ({} if document is None else dict(document["models"])), None
+    return ({} if document is None else {m: dict(e) for m, e in document["methods"].items()}), None
 
 
-def badge(model: str, entries: Mapping[str, dict], method: str = "gradcam", info: ModelInfo | None = None) -> Badge:
+def audit_entries(run_path: Any, method: str = DEFAULT_METHOD) -> tuple[dict[str, dict], str | None]:
+    """The run's per-model audit entries of ``method`` and, when the audit cannot be read, a message saying so."""
+    by_method, problem = audit_methods(run_path)
+    return by_method.get(method, {}), problem
+
+
+def verdict_table(by_method: Mapping[str, Mapping[str, dict]], models: list[str]) -> pd.DataFrame:
+    """Model x method label -> the verdict of that method's maps (``NOT_AUDITED`` where there is no entry),
+    every method of the registry in its order; ``by_method`` as :func:`audit_methods` returns it."""
+    rows = {model: {label: by_method.get(method, {}).get(model, {}).get("verdict", NOT_AUDITED)
+                    for method, label in labels().items()} for model in models}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def badge(
+    model: str, entries: Mapping[str, dict], method: str = DEFAULT_METHOD, info: ModelInfo | None = None
+) -> Badge:
     """The trust badge of ``model``'s maps from the audit ``entries`` (see :func:`audit_entries`).
 
-    The audit judges Grad-CAM maps; under another method the verdict is shown but says which method it is for.
-    ``info``: the model's :meth:`Run.model_info`; a map whose explained layer kept its seeded random weights
-    (never trained) and is not informative gets a note saying why and what would change that.
+    Entries of another method than ``method`` (e.g. Grad-CAM's under its counterfactual) are shown, saying which
+    method they are for. ``info``: the model's :meth:`Run.model_info`; a map whose explained layer kept its
+    seeded random weights (never trained) and is not informative gets a note saying why and what would change
+    that.
     """
     entry = entries.get(model)
     if entry is None:
-        text = f"No audit for {model} yet: run `painxai audit --run <run>` to learn whether its maps can be believed."
+        option = "" if method == DEFAULT_METHOD else f" --methods {method}"
+        text = (f"No audit of {labels().get(method, method)} for {model} yet: run `painxai audit --run <run>{option}` "
+                "to learn whether its maps can be believed.")
         return Badge(NOT_AUDITED, _markdown(NOT_AUDITED, "maps not audited"), "no audit yet", text)
     label = entry["verdict"]
-    audited = entry.get("settings", {}).get("method", "gradcam")
-    suffix = "" if method == audited else f" (audit of {audited})"
+    audited = entry.get("settings", {}).get("method", DEFAULT_METHOD)
+    suffix = "" if method == audited else f" (audit of {labels().get(audited, audited)})"
     reasons = "\n".join(f"- {reason}" for reason in entry["reasons"])
     details = f"Audit on {entry['n_images']} out-of-fold test images{suffix}:\n\n{reasons}"
     note = untrained_note(entry, info) if label != INFORMATIVE else ""

@@ -217,8 +217,13 @@ def best_possible(
     """What the best map at this resolution could score on average. Pointing game: the best cell of each
     image. Cue correlation: 1 for an image whose cue order some map of these cells can give its regions
     (:func:`reachable_order`), else what that image's own ground truth through the grid scores. Cue share:
-    the ground truth through the grid."""
+    the ground truth through the grid. At the crop's own resolution (an input method's map) the ground truth
+    itself is the best map, and its scores are returned without a grid."""
     size = np.shape(label_crops[0])
+    if tuple(low_shape) == tuple(size):
+        truth = score_maps(truth_maps(label_crops, intensities), label_crops, intensities)
+        return {"pointing": float(truth.pointing.mean()), "share": nan_mean(truth.share),
+                "correlation": nan_mean(truth.correlation)}
     oracle = score_maps(through_grid(truth_maps(label_crops, intensities), low_shape), label_crops, intensities)
     cells = cell_maps(low_shape, size)
     hits = np.array([[pointing_score(cell, hit_area(labels)) for cell in cells] for labels in label_crops])
