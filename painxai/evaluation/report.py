@@ -25,17 +25,15 @@ import pandas as pd
 from painxai.errors import PainxaiError
 from painxai.evaluation import metrics as evaluation
 from painxai.evaluation import stats as statistics
+from painxai.models import SPECS
 from painxai.runs import layout
 from painxai.runs.layout import RunError
 from painxai.runs.reader import Run
 
 # Coutrin & Thomaz 2022, Table 2 (docs/PROTOCOL.md#results): (mean, std) over 10 folds; accuracy, F1, AUC in %.
+# Each model's row is declared in its spec (``ModelSpec.paper_table2``); models the paper lacks have none.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
-    "vgg16": {"accuracy": (86.2, 7), "f1": (87.7, 6), "auc": (85.4, 8), "epochs": (34, 7)},
-    "resnet50": {"accuracy": (85.6, 7), "f1": (87.0, 7), "auc": (85.2, 7), "epochs": (44, 12)},
-    "senet50": {"accuracy": (86.1, 5), "f1": (87.3, 5), "auc": (85.7, 5), "epochs": (40, 10)},
-    "inception_v3": {"accuracy": (81.3, 5), "f1": (84.1, 4), "auc": (80.6, 6), "epochs": (47, 12)},
-    "ncnn": {"accuracy": (77.1, 7), "f1": (80.8, 6), "auc": (76.0, 7), "epochs": (33, 17)},
+    name: dict(spec.paper_table2) for name, spec in SPECS.items() if spec.paper_table2 is not None
 }
 TABLE2_METRICS = ("accuracy", "f1", "auc", "epochs")
 PERCENT_METRICS = ("accuracy", "f1", "auc")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from painxai.errors import PainxaiError
+from painxai.models import SPECS
 
 CAVEAT = (
     "The folds of one cross-validation share most of their training images, so fold scores are not "
@@ -28,9 +29,12 @@ CAVEAT = (
 )
 
 
-#: The four models with pretrained bases. The paper's claim is about them alone: "no significant
-#: difference among the four pretrained models" at p = 0.05 (N-CNN, trained from scratch, was worse).
-PRETRAINED_MODELS = ("vgg16", "resnet50", "senet50", "inception_v3")
+#: The four models of the paper with pretrained bases (registry order). The paper's claim is about them alone:
+#: "no significant difference among the four pretrained models" at p = 0.05 (N-CNN, trained from scratch,
+#: was worse).
+PRETRAINED_MODELS = tuple(
+    name for name, spec in SPECS.items() if spec.base_weights is not None and spec.paper_table2 is not None
+)
 
 
 class StatisticsError(PainxaiError):

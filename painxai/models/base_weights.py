@@ -1,7 +1,8 @@
 """Pretrained base weights: where they live, whether they are here, and a strict loader for the legacy files.
 
 Getting them onto the machine (download or import, checked by building the model) is
-:mod:`painxai.models.install`, which sits above the builder; this module sits below it.
+:mod:`painxai.models.install`, which sits above the builder; this module sits below it. (The other
+``weights`` module, of trained fold files, belongs to ``painxai/runs/``.)
 
 The keras-vggface notop files (docs/PROTOCOL.md#models) are Keras-2 legacy HDF5 files: the root (or its
 ``model_weights`` group) has the attribute ``layer_names``; each layer's group has ``weight_names`` such as
@@ -25,12 +26,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from painxai.errors import PainxaiError, RequestError
-from painxai.models.specs import SPECS, ModelSpec
+from painxai.models.registry import SPECS
+from painxai.models.specs import ModelSpec
 from painxai.paths import weights_dir
 
 if TYPE_CHECKING:
     import keras
+    from keras import KerasTensor
 
+#: The keras-vggface release the three face-pretrained notop files come from.
+VGGFACE_RELEASE_URL = "https://github.com/rcmalli/keras-vggface/releases/download/v2.0/"
 #: Variable names of Keras layers; a stored tensor named otherwise is not checked by name (only by shape).
 _KNOWN_VARIABLE_NAMES = frozenset({"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"})
 
@@ -115,6 +120,16 @@ def load_legacy_weights(model: keras.Model, path: str | Path, ignore: tuple[str,
         raise WeightsFileError(f"{path} does not fit {model.name}:\n  " + "\n  ".join(problems))
     for variable, array in assignments:
         variable.assign(array)
+
+
+def load_base_file(image: KerasTensor, features: KerasTensor, path: Path | None, name: str) -> KerasTensor:
+    """Load a keras-vggface file strictly into the base from ``image`` to ``features`` (no file: nothing);
+    returns ``features``. ``name`` (the model's) is the one error messages give the base."""
+    if path is not None:
+        import keras
+
+        load_legacy_weights(keras.Model(image, features, name=name), path)
+    return features
 
 
 def _text(value: bytes | str) -> str:

@@ -1,9 +1,9 @@
 """Putting pretrained base weights on this machine: download them or import a file, checked before they are kept.
 
-Both paths load the file strictly into the model (:func:`painxai.models.registry.build`) before copying it
+Both paths load the file strictly into the model (:func:`painxai.models.networks.build`) before copying it
 under its canonical name into :func:`painxai.paths.weights_dir`, so a wrong or truncated file is refused
-and nothing is kept. This module sits above ``registry`` (it builds models to check files), which sits
-above ``weights`` (file locations and the strict legacy loader): imports go one way.
+and nothing is kept. This module sits above ``networks`` (it builds models to check files), which sits
+above ``base_weights`` (file locations and the strict legacy loader): imports go one way.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 from painxai.atomic import atomic_path
 from painxai.errors import RequestError
-from painxai.models.registry import build
-from painxai.models.specs import ModelSpec, get_spec
-from painxai.models.weights import WeightsFileError
+from painxai.models.base_weights import WeightsFileError
+from painxai.models.networks import build
+from painxai.models.registry import get_spec
+from painxai.models.specs import ModelSpec
 from painxai.paths import weights_dir
 
 #: MD5 that Keras publishes for the InceptionV3 notop file (keras.applications.inception_v3).

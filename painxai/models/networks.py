@@ -1,28 +1,28 @@
-"""Building the five models from ``SPECS``, splitting them at the phase-2 cut, and reading their outputs.
+"""Building a registered model, splitting it at the phase-2 cut, and reading its outputs.
 
 Every model takes **already preprocessed** float32 images ``(N, H, W, 3)`` (``preprocess``) and ends in
 ``Dense(n, name="logits")`` followed by ``Activation(softmax|sigmoid, name="prob")``, so Grad-CAM can
 read the score before the softmax by layer name. The model is named after its registry name, so
-``spec_of(model)`` finds its facts.
+``spec_of(model)`` finds its facts. The base under the head is the registry entry's builder
+(:mod:`painxai.models.registry`); nothing here knows a model by its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from painxai.errors import RequestError
-from painxai.models.ncnn import branch_sizes, ncnn_features
+from painxai.models.base_weights import pretrained_file
 from painxai.models.preprocessing import preprocess_mode
-from painxai.models.specs import ModelSpec, get_spec
-from painxai.models.vggface import resnet50_base, senet50_base, vgg16_base
-from painxai.models.weights import load_legacy_weights, pretrained_file
+from painxai.models.registry import get_entry, get_spec
+from painxai.models.specs import ModelSpec
 
 if TYPE_CHECKING:
     import keras
+    from keras import KerasTensor
 
 #: ``weights`` value that asks for the base weights the paper used.
 PRETRAINED = "pretrained"
@@ -33,8 +33,9 @@ KERAS_WEIGHTS_SUFFIX = ".weights.h5"
 def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     """Turn RGB uint8 images ``(N, H, W, 3)`` into model ``name``'s float32 input ``(N, H, W, 3)``.
 
-    vgg16: BGR minus the VGGFace means; resnet50 / senet50: BGR minus the VGGFace2 means (pixel units);
-    inception_v3: [-1, 1]; ncnn: [0, 1]. Resizing is the caller's job (``SPECS[name].*_input_size``).
+    The function is the one registered under ``SPECS[name].preprocessing`` (each architecture's module
+    says what it does). Resizing is the caller's job (``SPECS[name].*_input_size``). A run's folds are
+    fed with the preprocessing its run.json records: ``FoldEnsemble.preprocess``.
     """
     return preprocess_mode(get_spec(name).preprocessing, images)
 
@@ -75,11 +76,11 @@ def check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int
     if min(height, width) < spec.min_input_size:
         raise ValueError(f"{name} needs inputs of at least {spec.min_input_size}x{spec.min_input_size} pixels, "
                          f"got {height}x{width}")
-    if name == "ncnn":
-        for side in (height, width):
-            if len(set(branch_sizes(side))) != 1:
-                raise ValueError(f"ncnn cannot take a side of {side} px: its three branches would reach the merge "
-                                 f"at {branch_sizes(side)} px; sizes such as 120 (the paper's) or 64 work")
+    side_problem = get_entry(name).side_problem
+    for side in dict.fromkeys((height, width)) if side_problem is not None else ():
+        problem = side_problem(side)
+        if problem is not None:
+            raise ValueError(f"{name} cannot take a side of {side} px: {problem}")
     return height, width, 3
 
 
@@ -93,9 +94,10 @@ def build(
 
     ``input_shape``: ``(H, W, 3)``, default the paper's size. ``weights``: ``"pretrained"`` loads the base
     weights the paper used from ``painxai.paths.weights_dir()`` (InceptionV3 also from Keras's cache) and
-    raises ``WeightsMissingError`` saying how to get them; N-CNN has none and is initialised randomly.
-    ``None``: random initialisation only. A path: a Keras ``*.weights.h5`` file of the whole model (a
-    trained artifact), or else an original base file (keras-vggface notop / Keras InceptionV3 notop).
+    raises ``WeightsMissingError`` saying how to get them; a model without a pretrained base (N-CNN) is
+    initialised randomly. ``None``: random initialisation only. A path: a Keras ``*.weights.h5`` file of the
+    whole model (a trained artifact), or else an original base file, which the entry's base builder loads
+    (keras-vggface notop / Keras InceptionV3 notop).
     New layers are initialised from ``seed`` (``keras.utils.set_random_seed``, which also seeds Python's
     and NumPy's global generators). Input: preprocessed float32 images; output ``prob`` ``(N, 2)`` or
     ``(N, 1)``.
@@ -107,15 +109,8 @@ def build(
     base_file, model_file = _weight_sources(spec, weights)
     keras.utils.set_random_seed(seed)
     image = keras.Input(shape, name="image")
-    if name == "inception_v3":
-        from painxai.models.inception import inception_v3_base
-
-        features = inception_v3_base(image, base_file)
-    else:
-        features = _BASE_BUILDERS[name](image)
+    features = get_entry(name).base(image, base_file)
     model = keras.Model(image, _head(spec, features), name=spec.name)
-    if base_file is not None and name != "inception_v3":
-        load_legacy_weights(model, base_file, ignore=spec.head_layer_names())
     if model_file is not None:
         model.load_weights(model_file)
     return model
@@ -137,16 +132,7 @@ def _weight_sources(spec: ModelSpec, weights: str | Path | None) -> tuple[Path |
     return path, None
 
 
-#: Base builders by model name (InceptionV3, which also takes its weights, is built apart).
-_BASE_BUILDERS: dict[str, Callable[[Any], Any]] = {
-    "vgg16": vgg16_base,
-    "resnet50": resnet50_base,
-    "senet50": senet50_base,
-    "ncnn": ncnn_features,
-}
-
-
-def _head(spec: ModelSpec, features: Any) -> Any:
+def _head(spec: ModelSpec, features: KerasTensor) -> KerasTensor:
     """Table-1 head on ``features``: [Flatten] -> (Dense ReLU -> Dropout) per unit count -> logits -> prob."""
     from keras import layers
 
@@ -188,7 +174,7 @@ def split_model(model: keras.Model, cut_layer: str) -> tuple[keras.Model, keras.
 def trainable_layer_names(spec: ModelSpec, phase: int = 2, batchnorm: bool = False) -> tuple[str, ...]:
     """Names of the layers with weights trained in ``phase`` 1 (head only) or 2 (head + Table-1 convs).
 
-    N-CNN is trained end to end: both phases give all its weighted layers (it has no BatchNormalization).
+    A model trained end to end (N-CNN): both phases give all its weighted layers.
     ``batchnorm``: phase 2 also trains ``spec.finetune_batchnorm``, the BN layers after the Table-1 convs
     (the profile's ``finetune_batchnorm == "train"``); otherwise no BN layer is among them (see ``specs``).
     """

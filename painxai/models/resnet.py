@@ -1,13 +1,16 @@
-"""The three keras-vggface bases (VGG16 / VGGFace, ResNet50 and SENet50 / VGGFace2), without their tops.
+"""The keras-vggface ResNet50 / SENet50 body shared by ``resnet50.py`` and ``senet50.py``, without its top.
 
 The layer names are those of keras-vggface with ``/`` written ``_`` (Keras 3 forbids ``/`` in layer
-names), so the original weight files map onto these layers name by name (see ``weights.py``).
+names), so the original weight files map onto these layers name by name (see ``base_weights.py``).
 Layers without weights, which keras-vggface leaves auto-named, get explicit names here: auto names
 come from a process-wide counter and would differ between two models built in one process.
 
-Every builder takes an input tensor ``(None, H, W, 3)`` of already preprocessed BGR images (see
-``preprocessing.py``) and returns the base's output tensor: ``pool5`` ``(None, H/32, W/32, 512)``
-for VGG16, the global-average-pooled ``(None, 2048)`` feature for the ResNets.
+``resnet_base`` takes an input tensor ``(None, H, W, 3)`` of already preprocessed BGR images and returns
+the global-average-pooled ``(None, 2048)`` feature.
+
+Both models fine-tune the same 9 spatial convs (``RESNET_FINETUNE``): the 3x3, increase and projection
+convs of conv5_1, then all of conv5_2 and conv5_3; ``conv5_1_1x1_reduce`` stays frozen (it is the 10th
+from the end). Their BN layers ``<conv>_bn`` are the ``finetune_batchnorm`` of both.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ RESNET_BN_EPSILON = 1e-3
 SENET_BN_EPSILON = 1e-4
 #: Squeeze-excitation bottleneck: the gate squeezes C channels to C / 16.
 SE_COMPRESS_RATE = 16
+#: The Table-1 convs fine-tuned in phase 2 by ResNet50 and SENet50 (see the module's docstring).
+RESNET_FINETUNE: tuple[str, ...] = (
+    "conv5_1_3x3", "conv5_1_1x1_increase", "conv5_1_1x1_proj",
+    *(f"conv5_{block}_{conv}" for block in (2, 3) for conv in ("1x1_reduce", "3x3", "1x1_increase")),
+)  # fmt: skip
 #: Bottleneck stages of ResNet50 / SENet50: (stage number, filters (reduce, 3x3, increase), blocks).
 RESNET_STAGES: tuple[tuple[int, tuple[int, int, int], int], ...] = (
     (2, (64, 64, 256), 3),
@@ -29,32 +37,7 @@ RESNET_STAGES: tuple[tuple[int, tuple[int, int, int], int], ...] = (
 )
 
 
-def vgg16_base(image: Any) -> Any:
-    """VGGFace VGG16 convolutional base: 13 3x3 ReLU convs with bias in 5 blocks, each closed by a 2x2 max-pool.
-
-    ``image``: KerasTensor ``(None, H, W, 3)``. Returns ``pool5``: ``(None, H//32, W//32, 512)``.
-    """
-    from keras import layers
-
-    x = image
-    for block, (filters, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
-        for index in range(1, convs + 1):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{block}_{index}")(x)
-        x = layers.MaxPooling2D(2, strides=2, name=f"pool{block}")(x)
-    return x
-
-
-def resnet50_base(image: Any) -> Any:
-    """VGGFace2 ResNet50 (Caffe style: bias-free convs, stride in the 1x1 reduce). Returns ``(None, 2048)``."""
-    return _resnet_base(image, squeeze_excite=False)
-
-
-def senet50_base(image: Any) -> Any:
-    """VGGFace2 SENet50: ResNet50 plus a squeeze-excitation gate in every block. Returns ``(None, 2048)``."""
-    return _resnet_base(image, squeeze_excite=True)
-
-
-def _resnet_base(image: Any, squeeze_excite: bool) -> Any:
+def resnet_base(image: Any, squeeze_excite: bool) -> Any:
     """Stem (7x7/2 conv, BN, ReLU, 3x3/2 max-pool), the 16 bottleneck blocks, then global average pooling.
 
     keras-vggface pools with ``AveragePooling2D(7)`` and then ``GlobalAveragePooling2D``; at 224x224 the

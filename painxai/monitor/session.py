@@ -114,12 +114,11 @@ class MonitorSession:
         """Each model's fold-mean pain probability (0-1) for the face ``box`` of the (H, W, 3) uint8 ``image``."""
         from painxai.explain.ensemble import fused_ensemble
         from painxai.faces.crop import crop_face
-        from painxai.models import preprocess
 
         scores = {}
         for name, ensemble in self.ensembles.items():
             crop, _ = crop_face(image, box, ensemble.size, ensemble.crop_margin)
-            folds = fused_ensemble(ensemble).predict(preprocess(name, crop[None]))  # (F, 1)
+            folds = fused_ensemble(ensemble).predict(ensemble.preprocess(crop[None]))  # (F, 1)
             scores[name] = float(folds.mean())
         return scores
 

@@ -53,12 +53,23 @@ class FoldEnsemble:
     tails: list[Any]
     size: int
     crop_margin: float = DEFAULT_CROP_MARGIN
+    preprocessing: str | None = None  # the name run.json records with the weights; None: the model's spec's
+
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """RGB uint8 ``images`` (N, S, S, 3) -> the folds' float32 input, with the preprocessing they were
+        trained with (run.json's record; the registered model's own when the run has none)."""
+        from painxai.models import preprocess
+        from painxai.models.preprocessing import preprocess_mode
+
+        if self.preprocessing is None:
+            return preprocess(self.name, images)
+        return preprocess_mode(self.preprocessing, images)
 
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Pain probabilities of every fold model for RGB uint8 ``images`` (N, S, S, 3) (resized to
         the model's input size when S differs); returns (F, N) float32, the trunk run once."""
         from painxai.data.images import resize_images
-        from painxai.models import preprocess, prob_pain
+        from painxai.models import prob_pain
 
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
@@ -66,7 +77,7 @@ class FoldEnsemble:
         images = resize_images(images.astype(np.uint8), self.size)
         result = np.empty((len(self.tails), len(images)), dtype=np.float32)
         for start in range(0, len(images), batch_size):
-            inputs = preprocess(self.name, images[start : start + batch_size])
+            inputs = self.preprocess(images[start : start + batch_size])
             shared = self.trunk(inputs, training=False) if self.trunk is not None else inputs
             for index, tail in enumerate(self.tails):
                 outputs = np.asarray(tail(shared, training=False), dtype=np.float32)
@@ -325,7 +336,8 @@ class Run:
             tails.append(tail)
         info = self.model_info(model)
         return FoldEnsemble(
-            name=model, folds=chosen, trunk=trunk, tails=tails, size=info.input_size, crop_margin=info.crop_margin
+            name=model, folds=chosen, trunk=trunk, tails=tails, size=info.input_size, crop_margin=info.crop_margin,
+            preprocessing=info.preprocessing,
         )
 
 

@@ -59,7 +59,7 @@ def machine_report() -> MachineReport:
 
     from painxai import paths
     from painxai.faces.model_files import models_status
-    from painxai.models.weights import weights_status
+    from painxai.models.base_weights import weights_status
 
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     return MachineReport(

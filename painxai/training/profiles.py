@@ -1,4 +1,4 @@
-"""Training profiles (paper, demo, smoke), the model names, input sizes and what ``painxai train`` was asked.
+"""Training profiles (paper, demo, smoke), input sizes and what ``painxai train`` was asked.
 
 A profile is one row of the table in docs/TRAINING.md: input sizes, augmentation, patience, epoch caps,
 learning rates and batch sizes. ``run.json`` records the profile's name and all its settings.
@@ -7,13 +7,17 @@ learning rates and batch sizes. ``run.json`` records the profile's name and all 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from painxai.errors import PainxaiError
 from painxai.faces.crop import DEFAULT_MARGIN
 
-MODEL_NAMES = ("vgg16", "resnet50", "senet50", "inception_v3", "ncnn")
+def _model_names() -> tuple[str, ...]:
+    """Every registered model, in registration order (Table 1's): ``painxai.models.model_names``."""
+    from painxai.models import model_names
+
+    return model_names()
 
 
 WEIGHT_CHOICES = ("pretrained", "none", "auto")
@@ -165,7 +169,7 @@ class TrainConfig:
     manifest: Path
     folds: Path
     out: Path
-    models: tuple[str, ...] = MODEL_NAMES
+    models: tuple[str, ...] = field(default_factory=_model_names)  # every registered model
     profile: str = "demo"
     fold: int | None = None
     weights: str | None = None
@@ -209,13 +213,14 @@ def input_size(profile: Profile, model: str) -> int:
 
 def parse_models(text: str) -> tuple[str, ...]:
     """``"all"`` or a comma list of model names -> tuple in the canonical order; unknown names raise."""
+    known = _model_names()
     if text.strip() == "all":
-        return MODEL_NAMES
+        return known
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODEL_NAMES]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise TrainError(f"unknown model(s) {unknown or text!r}; choose from {', '.join(MODEL_NAMES)} or 'all'")
-    return tuple(sorted(set(names), key=MODEL_NAMES.index))
+        raise TrainError(f"unknown model(s) {unknown or text!r}; choose from {', '.join(known)} or 'all'")
+    return tuple(sorted(set(names), key=known.index))
 
 
 def max_epochs(name: str, profile: Profile) -> int | None:

@@ -16,15 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Seconds per training sample and epoch on 2 CPU cores: (phase 1, head on cached features; phase 2,
-# the Table-1 layers fine-tuned). N-CNN trains end to end: its whole cost is in the second figure (120 px).
-CPU_SECONDS_PER_SAMPLE: dict[str, tuple[float, float]] = {
-    "vgg16": (0.0025, 0.110),
-    "resnet50": (0.0011, 0.0174),
-    "senet50": (0.0010, 0.0208),
-    "inception_v3": (0.0010, 0.0172),
-    "ncnn": (0.0, 0.0077),
-}
+from painxai.errors import RequestError
+
 HEAD_EPOCHS = 10  # of the paper's epochs, about this many are phase 1 (its patience is 5, then 10)
 
 
@@ -60,12 +53,18 @@ def cpu_projection(
     validation subjects, each with ``augment_per_image`` augmented copies.
     """
     from painxai.evaluation.report import PAPER_TABLE2
+    from painxai.models import get_spec
 
     training_images = n_images * (k - 1) / k * (1 - validation_fraction)
     samples = round(training_images * (1 + augment_per_image))
     hours = {}
     for model in models:
-        head, finetune = CPU_SECONDS_PER_SAMPLE[model]
+        # Seconds per training sample and epoch on 2 CPU cores: (phase 1, head on cached features; phase 2,
+        # the Table-1 layers fine-tuned); a model trained end to end has its whole cost in the second figure.
+        costs = get_spec(model).cpu_seconds_per_sample
+        if costs is None or model not in PAPER_TABLE2:
+            raise RequestError(f"{model}: no measured CPU cost or paper epoch count to project its time from")
+        head, finetune = costs
         epochs = PAPER_TABLE2[model]["epochs"][0]
         head_epochs = 0 if head == 0 else min(HEAD_EPOCHS, epochs)
         seconds = samples * (head_epochs * head + (epochs - head_epochs) * finetune)

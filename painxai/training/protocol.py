@@ -57,7 +57,6 @@ from painxai.training.pool import (
     training_subjects,
 )
 from painxai.training.profiles import (
-    MODEL_NAMES,
     WEIGHT_CHOICES,
     Profile,
     TrainConfig,
@@ -127,7 +126,10 @@ def check_protocols(existing: dict, profile: Profile, jobs: Sequence[tuple[str, 
     """Refuse to add folds to a model whose finished folds were trained under another protocol (a run made
     by an older version, e.g. N-CNN in batches of 8 for 20 epochs before the demo moved to 4 and 12): its
     folds would mix two trainings under one row of metrics. ``jobs``: the (model, fold) pairs left to train."""
-    for name in sorted({model for model, _fold in jobs}, key=MODEL_NAMES.index):
+    from painxai.models import model_names
+
+    order = model_names()
+    for name in sorted({model for model, _fold in jobs}, key=order.index):
         recorded = existing.get("model_settings", {}).get(name, {}).get("protocol")
         finished = any(layout.is_fold_done(out, name, fold) for fold in range(int(existing.get("k", 0))))
         if finished and recorded is not None and recorded != protocol_text(name, profile):
@@ -363,7 +365,7 @@ def _require_pretrained(models: Sequence[str]) -> None:
     """Raise ``WeightsMissingError`` (with how to get them) before anything is written, when a model's
     pretrained base weights are not on this machine."""
     from painxai.models import SPECS
-    from painxai.models.weights import pretrained_file
+    from painxai.models.base_weights import pretrained_file
 
     for name in models:
         if SPECS[name].weights_file is not None:
@@ -424,7 +426,9 @@ def _train_jobs(
     cache_dir = Path(config.cache_dir) if config.cache_dir is not None else home() / "cache"
     # One pool size per profile, whichever models this call trains: augmented samples are resized from
     # the pool, so a model's training data (and accuracy) must not depend on the other models in the call.
-    pool_size = max(input_size(profile, m) for m in MODEL_NAMES)
+    from painxai.models import model_names
+
+    pool_size = max(input_size(profile, m) for m in model_names())
     pool_started = time.perf_counter()
     pool = build_pool(
         manifest,
@@ -538,7 +542,7 @@ def _model_record(name: str, profile: Profile, data: ModelData, described: str) 
         "cached_feature_dtype": profile.feature_dtype,
     }
     if pretrained:
-        from painxai.models.weights import pretrained_file
+        from painxai.models.base_weights import pretrained_file
 
         record["weights_file"] = SPECS[name].weights_file
         record["weights_sha256"] = file_digest(pretrained_file(SPECS[name]))
