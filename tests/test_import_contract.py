@@ -89,7 +89,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("synth",),
     ("faces",),
     ("data",),
-    ("errors", "paths", "atomic", "labels", "hashing", "dependencies"),
+    ("errors", "paths", "atomic", "labels", "hashing", "dependencies", "native_logs"),
 )
 
 
