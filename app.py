@@ -10,7 +10,6 @@ app.py switches Streamlit into its legacy multipage mode, in which the first vis
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import streamlit as st
 
@@ -30,26 +29,12 @@ from app_pages._shared import (  # noqa: E402
 )
 from painxai.dashboard import run_choice  # noqa: E402
 from painxai.errors import PainxaiError  # noqa: E402
-from painxai.paths import artifacts_dir  # noqa: E402
 
 keep_tensorflow_caches()
 st.set_page_config(page_title="painxai: neonatal pain, explained", page_icon=":material/child_care:", layout="wide")
 
-
-def _available_runs(requested: Path | None) -> list[Path]:
-    """Folders with a run.json under ``artifacts/`` (newest first), plus the requested one when it lives
-    elsewhere. Runs are not opened here: one that cannot be read is listed, and says why when chosen."""
-    root = artifacts_dir()
-    found = [p.parent for p in root.glob("*/run.json")] if root.is_dir() else []
-    runs = sorted(found, key=lambda p: (p / "run.json").stat().st_mtime, reverse=True)
-    listed = {p.resolve() for p in runs}
-    if requested is not None and (requested / "run.json").is_file() and requested.resolve() not in listed:
-        runs.insert(0, requested)
-    return runs
-
-
 requested_run = run_choice.parse_run_argument(sys.argv[1:])
-runs = _available_runs(requested_run)
+runs = run_choice.available_runs(requested_run)
 run = None
 with st.sidebar:
     if runs:

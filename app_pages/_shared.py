@@ -71,8 +71,8 @@ def keep_tensorflow_caches() -> None:
     Streamlit's script runner (``_clean_problem_modules``; seen in 1.67) clears Keras's session
     after each run of any session's script, for apps that build models in their script. Ours live in
     the process-wide :data:`STORE`, and the clearing threw away TensorFlow's kernel cache: every
-    assessment re-created its kernels (measured: 6 s instead of 0.3 s for the five fold ensembles, on
-    every upload of every session) and a full garbage collection held the interpreter for 0.5 s. There
+    assessment re-created its kernels, on every upload of every session, and a full garbage collection
+    held the interpreter (bench/README.md, "Figures moved out of the code"). There
     is no setting for it, so the runner's module function is replaced by the rest of its clean-up
     (matplotlib's figures); ``tests/test_app.py`` fails when Streamlit renames or drops the function.
     """

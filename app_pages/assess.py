@@ -6,21 +6,19 @@ written to disk, logged, or put in a cache shared with other sessions.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app_pages._shared import MAP_WIDTH, colour_legend, each_ensemble, map_look_options, require_run, show_badge
-from painxai.dashboard import face_box, figures, tables, trust
+from painxai.dashboard import assess as state
+from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
-from painxai.data.regions import RegionMaskError, read_label_map
 from painxai.errors import PainxaiError
 from painxai.explain import display
-from painxai.inference import out_of_fold, report_doc
-from painxai.inference.assess import add_model, begin_assessment
-from painxai.inference.gate import MIN_FACE_SIDE, screen_photo
+from painxai.inference import out_of_fold, photo_report
+from painxai.inference.assess import AssessRequest, ExplanationRequest, add_model
 
 DISPLAY_SIZE = 320  # pixels of the face crop the maps are drawn on (shown at MAP_WIDTH, sharp on a tablet)
 CARD_WIDTH = 124  # one model's probability card: five fit in one row on a 768 px tablet
@@ -30,7 +28,7 @@ PHOTO_TYPES = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "gif"]
 ACCEPTED = "JPEG, PNG, BMP, TIFF, WebP or GIF (its first frame)"
 
 st.title("Assess a photo")
-st.warning(report_doc.NOTICE, icon=":material/medical_information:")
+st.warning(photo_report.NOTICE, icon=":material/medical_information:")
 run = require_run()
 st.caption(trust.provenance_line(run))
 
@@ -59,54 +57,34 @@ answer = st.container()
 
 # --- the face box: detected and checked by the input gate, or drawn by hand ------------------------------
 photo_id = photo.file_id
-screening = st.session_state.get("screening")
-if screening is None or screening[0] != photo_id:
-    screening = (photo_id, screen_photo(image))  # this session only, like the photo
-    st.session_state["screening"] = screening
-detected = screening[1]
-if min(image.shape[:2]) < MIN_FACE_SIDE:  # too small for any box, by hand or not
-    st.error(detected.reason, icon=":material/error:")
+start = face_box.box_start(image.shape, state.photo_screening(st.session_state, photo_id, image))
+if start.too_small:  # too small for any box, by hand or not
+    st.error(start.screening.reason, icon=":material/error:")
     st.stop()
+if start.warning:
+    st.warning(start.warning, icon=":material/crop_free:")
 by_hand_key = f"by_hand_{photo_id}"
-if detected.accepted:
-    found = detected.box
-    found_line = f"Face box ({detected.search.detector}): {detected.search.message}"
-else:
-    found_line = "Face box: placed by hand. Open to check or move it."
-    found = face_box.centred_square_box(image.shape, fraction=0.6)
-    st.warning(f"{detected.reason} A centred square is shown instead: move and resize it onto the face, then "
-               "confirm it below.", icon=":material/crop_free:")
 height, width = image.shape[:2]
-start_x, start_y, start_side = (int(v) for v in face_box.box_centre_and_side(found))
-start_side = min(start_side, height, width)
 # Once a box is accepted (found by the gate, or confirmed by hand) its check folds into an expander.
-accepted = detected.accepted or bool(st.session_state.get(by_hand_key))
-box_check = (st.expander(found_line, icon=":material/face:")
-             if accepted else st.container())
+box_check = (st.expander(start.title, icon=":material/face:")
+             if start.found or st.session_state.get(by_hand_key) else st.container())
 left, right = box_check.columns([3, 2])
 with right:
     st.markdown("**Check the face box.** Adjust it if it does not frame the whole face.")
-    centre_x = st.slider("Centre, left to right (px)", 0, width, start_x, key=f"box_x_{photo_id}")
-    centre_y = st.slider("Centre, top to bottom (px)", 0, height, start_y, key=f"box_y_{photo_id}")
-    side = st.slider("Size (px)", 8, max(8, min(height, width)), max(8, start_side), key=f"box_side_{photo_id}")
-    by_hand = (centre_x, centre_y, side) != (start_x, start_y, start_side)
-    if not detected.accepted:
-        by_hand = st.checkbox("The box is on the face: score this photo", key=by_hand_key)
-box = face_box.box_from_centre(centre_x, centre_y, side, image.shape)
+    centre_x = st.slider("Centre, left to right (px)", 0, width, start.centre_x, key=f"box_x_{photo_id}")
+    centre_y = st.slider("Centre, top to bottom (px)", 0, height, start.centre_y, key=f"box_y_{photo_id}")
+    side = st.slider("Size (px)", face_box.MIN_SIDE, max(face_box.MIN_SIDE, min(height, width)),
+                     max(face_box.MIN_SIDE, start.side), key=f"box_side_{photo_id}")
+    confirmed = (not start.found) and st.checkbox("The box is on the face: score this photo", key=by_hand_key)
+choice = face_box.box_choice(start, centre_x, centre_y, side, confirmed, image.shape)
 with left:
-    st.image(face_box.draw_box(image, box), caption="The face box the models will read", width="stretch")
-if not detected.accepted and not by_hand:
+    st.image(face_box.draw_box(image, choice.box), caption="The face box the models will read", width="stretch")
+if not choice.ready:
     st.stop()  # nothing is scored until the user has put the box on the face
-used = detected
-if by_hand:
-    drawn = st.session_state.get("drawn")
-    if drawn is None or drawn[0] != (photo_id, box):
-        drawn = ((photo_id, box), screen_photo(image, box))
-        st.session_state["drawn"] = drawn
-    used = drawn[1]
-    if not used.accepted:
-        st.error(used.reason, icon=":material/crop_free:")
-        st.stop()
+used = state.used_screening(st.session_state, photo_id, image, start, choice)
+if not used.accepted:
+    st.error(used.reason, icon=":material/crop_free:")
+    st.stop()
 
 # --- the models' verdicts ------------------------------------------------------------------------------
 models = st.multiselect("Models", run.models(), default=run.models(), key="assess_models")
@@ -124,20 +102,13 @@ if match is not None:
 if not models:
     st.info("Choose at least one model.")
     st.stop()
-method = "counterfactual" if counterfactual else "gradcam"
-request = (photo_id, tuple(round(v, 1) for v in used.box), tuple(models), method, fold_request)
-stored = st.session_state.get("assessment")
-if stored is None or stored[0] != request:
-    # A photo of the synthetic twin has its drawn regions beside it: exact, where landmarks only estimate them.
-    truth = None
-    if match is not None:
-        try:
-            truth = read_label_map(match.path, image.shape)
-        except RegionMaskError as error:
-            st.warning(f"{error}. The regions come from the landmarks instead.", icon=":material/warning:")
-    stored = (request, begin_assessment(image, box=used.box, screening=used, label_map=truth))
-    st.session_state["assessment"] = stored  # this session only; filled model by model below
-assessment = stored[1]
+request = AssessRequest(models=tuple(models), folds=fold_request, box=used.box,
+                        explanation=ExplanationRequest("counterfactual" if counterfactual else "gradcam"))
+method = request.explanation.method
+started = state.start_assessment(st.session_state, photo_id, image, used, request, match)
+if started.warning:
+    st.warning(started.warning, icon=":material/warning:")
+assessment = started.assessment  # this session only; filled model by model below
 
 answer.subheader("What the models say: the probability of pain")
 # Each model's card fills in as soon as its own fold ensemble is ready: on a server that has just started,
@@ -153,8 +124,7 @@ for model, ensemble in each_ensemble(run, models):
     if model not in assessment.models:
         cards[model].caption(f"{model}: reading the face…")
         try:
-            add_model(assessment, ensemble, method=method,
-                      choice=out_of_fold.choose_folds(ensemble.folds, match, fold_request))
+            add_model(assessment, ensemble, request, match)
         except PainxaiError as error:
             st.error(str(error), icon=":material/error:")
             st.stop()
@@ -173,38 +143,28 @@ for note in fold_notes:
     (answer.warning if note.startswith("in-sample") else answer.caption)(f"Folds: {note}.")
 
 st.subheader("Where they look" if not counterfactual else "What speaks against pain")
-from painxai.faces.crop import crop_face  # noqa: E402 - OpenCV, needed only from here on
-
-face, transform = crop_face(image, box, DISPLAY_SIZE)
-# Every model's crop covers the same window of the photo, so its map fits the display crop as it is.
-maps = {v.name: display.resize_map(v.mean_map, (DISPLAY_SIZE, DISPLAY_SIZE)) for v in verdicts}
 entries, problem = trust.audit_entries(run.path)
 # The audit's reference scales are those of the pain maps; the counterfactual map has none.
-vmaxes, scale_note = display.model_scales(maps, scale, {} if counterfactual else trust.reference_scales(entries))
-overlays = {m: display.overlay(face, heatmap, vmaxes[m], cmap) for m, heatmap in maps.items()}
-regions = None if assessment.label_map is None else transform.crop_label_map(assessment.label_map)
-if outlines and regions is None:
+shown = grid.assess_maps(image, choice.box, assessment.label_map, verdicts, scale,
+                         {} if counterfactual else trust.reference_scales(entries), cmap, outlines, DISPLAY_SIZE)
+if outlines and shown.regions is None:
     st.caption("No NFCS regions to outline: the landmarks could not be placed reliably on this face.")
 with st.container(horizontal=True):
-    for model, picture in overlays.items():
+    for cell in shown.cells:
         with st.container(width=MAP_WIDTH, gap="xxsmall"):
-            shown = display.outline_regions(picture, regions) if outlines and regions is not None else picture
-            st.image(shown, caption=f"{model} · scale {display.scale_label(vmaxes[model], maps[model])}",
-                     width="stretch")
-            show_badge(trust.badge(model, entries, method, run.model_info(model)))
-colour_legend(cmap, vmaxes[next(iter(maps))] if scale == "shared" else None)
+            st.image(cell.picture, caption=cell.caption, width="stretch")
+            show_badge(trust.badge(cell.model, entries, method, run.model_info(cell.model)))
+colour_legend(cmap, shown.vmaxes[next(iter(shown.maps))] if scale == "shared" else None)
 if problem:
     st.warning(problem)
-st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; colour scale: {scale_note}.")
+st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; colour scale: "
+           f"{shown.scale_note}.")
 if st.toggle("Deletion and insertion on this photo (does each map rank the pixels that matter?)",
              key="assess_faithfulness"):
     from painxai.inference.assess import faithfulness_scores
 
     with st.spinner("Blurring away and revealing pixels in each map's order…"):
-        faith = pd.DataFrame({
-            v.name: faithfulness_scores(out_of_fold.fold_subset(loaded[v.name], v.folds), v, steps=10)
-            for v in verdicts if v.name in loaded
-        }).T
+        faith = pd.DataFrame({v.name: faithfulness_scores(loaded[v.name], v, steps=10) for v in verdicts}).T
     st.dataframe(faith.drop(columns="steps").style.format("{:.3f}"), width="stretch")
     st.caption("Area under the probability curve as the map's top pixels are blurred away (deletion: lower is "
                "better) or revealed (insertion: higher is better), beside a random map. One photo is noisy: the "
@@ -215,7 +175,7 @@ shares = None
 if assessment.label_map is None:
     st.info("The facial landmarks could not be placed reliably on this face, so no region shares are given.")
 else:
-    shares = pd.DataFrame({v.name: v.shares for v in verdicts}).T
+    shares = state.region_share_table(verdicts)
     st.dataframe(shares.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"), width="stretch")
     st.caption("A dash (–): the map has no positive mass, so it points nowhere.")
     # The chart repeats the table; drawn on request, since plotly's script is the heaviest thing a browser
@@ -224,28 +184,11 @@ else:
         long = tables.region_share_frame({m: [row.to_dict()] for m, row in shares.iterrows()})
         st.plotly_chart(figures.region_share_figure(long, "Share of each map's positive mass"), key="assess_regions")
 
-content = report_doc.ReportContent(
-    photo=face_box.draw_box(image, box),
-    results=[
-        report_doc.ModelResult(v.name, v.prob_mean, v.prob_std, v.n_pain, len(v.folds), overlays[v.name])
-        for v in verdicts
-    ],
-    consensus=consensus,
-    method=method,
-    scale_note=scale_note,
-    run_name=run.name,
-    versions={
-        "run created": str(run.config.get("created", "?")),
-        "profile": str(run.config.get("profile", "?")),
-        **{f"{m} weights": str(run.config.get("model_settings", {}).get(m, {}).get("weights", "?")) for m in models},
-        **{k: str(v) for k, v in run.config.get("versions", {}).items()},
-    },
-    region_shares=shares,
-    created=dt.datetime.now(dt.UTC),
-)
+content = state.report_content(run, face_box.draw_box(image, choice.box), verdicts, shown.overlays, consensus, method,
+                               shown.scale_note, shares)
 stamp = content.created.strftime("%Y%m%d-%H%M%S")
 with st.container(horizontal=True):
-    st.download_button("Report (PNG)", lambda: report_doc.report_png(content), f"painxai-report-{stamp}.png",
+    st.download_button("Report (PNG)", lambda: photo_report.report_png(content), f"painxai-report-{stamp}.png",
                        "image/png", key="report_png", on_click="ignore")
-    st.download_button("Report (PDF)", lambda: report_doc.report_pdf(content), f"painxai-report-{stamp}.pdf",
+    st.download_button("Report (PDF)", lambda: photo_report.report_pdf(content), f"painxai-report-{stamp}.pdf",
                        "application/pdf", key="report_pdf", on_click="ignore")

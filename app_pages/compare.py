@@ -12,12 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._shared import MAP_WIDTH, colour_legend, ensembles, map_look_options, require_run, show_badge
-from painxai.dashboard import face_box, figures, grid, tables, trust
+from painxai.dashboard import figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
 from painxai.explain import display
 from painxai.explain.methods import labels
 from painxai.inference import out_of_fold
+from painxai.labels import PAIN, PAIN_THRESHOLD
 from painxai.models import SPECS
 
 METHODS = labels()  # name -> label, from the one registry
@@ -29,7 +30,7 @@ def correct_everywhere(predictions: pd.DataFrame, models: list[str]) -> set[str]
     """Paths that every one of ``models`` classifies correctly out-of-fold (each fold's predictions.csv holds
     its own test images only, so every row is an out-of-fold prediction)."""
     rows = predictions[predictions["model"].isin(models)]
-    correct = (rows["prob_pain"].astype(float) >= 0.5) == (rows["label"] == "pain")
+    correct = (rows["prob_pain"].astype(float) >= PAIN_THRESHOLD) == (rows["label"] == PAIN)
     per_path = rows.assign(correct=correct).groupby("path")["correct"].agg(["all", "size"])
     return set(per_path.index[(per_path["all"]) & (per_path["size"] == len(models))])
 
@@ -95,7 +96,7 @@ cmap, outlines = map_look_options("compare")
 if not st.button("Explain", type="primary", key="compare_go"):
     st.stop()
 
-images, boxes, label_maps, captions, fold_choices, targets, notes = [], [], [], [], [], [], []
+chosen: list[grid.GridPhoto] = []
 with st.spinner("Finding faces, facial regions and each image's fold…"):
     for caption, data, box in photos:
         try:
@@ -106,24 +107,14 @@ with st.spinner("Finding faces, facial regions and each image's fold…"):
         path = data if isinstance(data, str) else None
         match = out_of_fold.find_in_run(run, data=None if path else data, path=path)
         try:
-            choices = {m: out_of_fold.choose_folds(e.folds, match, request) for m, e in loaded.items()}
+            chosen.append(grid.grid_photo(caption, image, box, path, match, loaded, request, target_choice))
         except PainxaiError as error:
             st.error(f"{caption}: {error}")
             continue
-        used_box, regions = face_box.face_and_regions(image, box, path)
-        images.append(image)
-        boxes.append(used_box)
-        label_maps.append(regions)
-        captions.append(caption)
-        fold_choices.append({m: c.folds for m, c in choices.items()})
-        notes.append(next(iter(choices.values())).note)
-        truth = match.label if match is not None else "predicted"  # an unknown upload has no true label
-        targets.append(truth if target_choice == "truth" else target_choice)
-if not images:
+if not chosen:
     st.stop()
-with st.spinner(f"Explaining {len(images)} image(s) with {len(loaded)} model(s)…"):
-    result = grid.explain_grid(images, boxes, label_maps, loaded, method, layers, display_size=DISPLAY_SIZE,
-                               folds=fold_choices, targets=targets)
+with st.spinner(f"Explaining {len(chosen)} image(s) with {len(loaded)} model(s)…"):
+    result = grid.explain_photos(chosen, loaded, method, layers, display_size=DISPLAY_SIZE)
 
 entries, problem = trust.audit_entries(run.path, method)  # this method's audit: its verdicts and colour scales
 if problem:
@@ -131,25 +122,18 @@ if problem:
 scales = {target: display.model_scales(result.maps, scale, trust.reference_scales(entries, target))
           for target in ("pain", "nopain")}
 badges = {model: trust.badge(model, entries, method, run.model_info(model)) for model in result.maps}
-for index, caption in enumerate(captions):
-    st.markdown(f"**{caption}** · {notes[index]}")
-    regions = result.regions[index] if outlines else None
+vmaxes = {target: scales[target][0] for target in scales}
+for index, photo in enumerate(chosen):
+    st.markdown(f"**{photo.caption}** · {photo.note}")
+    row = grid.compare_row(result, index, vmaxes, cmap, outlines, CLASSES)
     with st.container(horizontal=True):
         with st.container(width=MAP_WIDTH):
-            face = result.faces[index]
-            st.image(face if regions is None else display.outline_regions(face, regions), caption="face",
-                     width="stretch")
-        for model, maps in result.maps.items():
-            target = result.targets[model][index]
-            vmax = scales[target][0][model]
-            picture = display.overlay(result.faces[index], maps[index], vmax, cmap)
-            if regions is not None:
-                picture = display.outline_regions(picture, regions)
+            st.image(row.face, caption="face", width="stretch")
+        for cell in row.cells:
             with st.container(width=MAP_WIDTH, gap="xxsmall"):
-                st.image(picture, caption=f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · explains "
-                         f"{CLASSES[target]} · scale {display.scale_label(vmax, maps[index])}", width="stretch")
-                show_badge(badges[model])
-    if outlines and regions is None:
+                st.image(cell.picture, caption=cell.caption, width="stretch")
+                show_badge(badges[cell.model])
+    if row.no_regions:
         st.caption("No NFCS regions to outline on this image (no mask, and the landmarks were not trustworthy).")
 colour_legend(cmap, scales["pain"][0][next(iter(result.maps))] if scale == "shared" else None)
 caption = scales["pain"][1]

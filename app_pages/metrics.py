@@ -17,6 +17,7 @@ from painxai.evaluation.report import (
     build_report,
 )
 from painxai.evaluation.stats import paper_claim_verdict
+from painxai.labels import PAIN_THRESHOLD
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -92,7 +93,8 @@ for tab, model in zip(st.tabs(models), models, strict=True):
             left.info("No fold has both classes in its test set: no ROC curve.")
         pooled = predictions[predictions["model"] == model]
         counts = confusion(pooled["label"].to_numpy(), pooled["prob_pain"].to_numpy(dtype=float))
-        right.plotly_chart(figures.confusion_figure(counts, "all folds, threshold 0.5"), key=f"confusion_{model}")
+        right.plotly_chart(figures.confusion_figure(counts, f"all folds, threshold {PAIN_THRESHOLD}"),
+                           key=f"confusion_{model}")
 _csv_button(predictions, "predictions.csv", "csv_predictions")
 
 st.header("Epochs and training curves")

@@ -19,8 +19,8 @@ from app_pages._shared import MAP_WIDTH, colour_legend, ensembles, require_run, 
 from painxai.dashboard import trust
 from painxai.errors import PainxaiError
 from painxai.explain import display
-from painxai.inference import report_doc
-from painxai.inference.assess import add_model, begin_assessment
+from painxai.inference import photo_report
+from painxai.inference.assess import AssessRequest, assess_photo
 from painxai.monitor.session import DEFAULT_RATE, MonitorSession, follow_video
 from painxai.monitor.summary import SessionSummary, summary_pdf, timeline_csv, timeline_figure
 from painxai.monitor.timeline import Settings
@@ -30,7 +30,7 @@ KEEP_S = 120.0  # seconds of processed frames kept in memory to explain a moment
 VIDEO_TYPES = ["mp4", "avi", "webm", "mov"]
 
 st.title("Monitor")
-st.warning(report_doc.NOTICE, icon=":material/medical_information:")
+st.warning(photo_report.NOTICE, icon=":material/medical_information:")
 run = require_run()
 provenance = trust.provenance_line(run)
 st.caption(provenance)
@@ -102,9 +102,9 @@ def explain_moment(session: MonitorSession) -> None:
 
     started = time.perf_counter()
     try:
-        assessment = begin_assessment(frame.image, box=frame.box)
-        for ensemble in session.ensembles.values():
-            add_model(assessment, ensemble)
+        # Every fold: live footage is nobody's training data.
+        request = AssessRequest(models=tuple(session.ensembles), folds="all", box=frame.box)
+        assessment = assess_photo(frame.image, run, request, ensembles=session.ensembles)
     except PainxaiError as error:
         st.error(str(error), icon=":material/error:")
         return

@@ -74,7 +74,7 @@ def main() -> None:
     from painxai.dashboard import grid
     from painxai.faces.detection import locate_face
     from painxai.faces.landmarks import photo_regions
-    from painxai.inference.assess import assess_photo
+    from painxai.inference.assess import AssessRequest, assess_photo
     from painxai.runs.reader import Run
 
     print(f"machine: {machine()}")
@@ -94,10 +94,11 @@ def main() -> None:
         ensembles = {m: run.ensemble(m) for m in run.models()}
         load_seconds = time.perf_counter() - started
         singles = {m: grid.fold_subset(e, e.folds[:1]) for m, e in ensembles.items()}
-        assess_photo(image, run, box=box, ensembles=singles)  # warm-up: compiles one graph per fold model
-        one_each = best_of(3, lambda: assess_photo(image, run, box=box, ensembles=singles))
-        assess_photo(image, run, box=box, ensembles=ensembles)
-        everything = best_of(3, lambda: assess_photo(image, run, box=box, ensembles=ensembles))
+        request = AssessRequest(box=box)
+        assess_photo(image, run, request, ensembles=singles)  # warm-up: compiles one graph per fold model
+        one_each = best_of(3, lambda: assess_photo(image, run, request, ensembles=singles))
+        assess_photo(image, run, request, ensembles=ensembles)
+        everything = best_of(3, lambda: assess_photo(image, run, request, ensembles=ensembles))
         folds = sum(len(e.folds) for e in ensembles.values())
         print(f"loading the {folds} fold models (shared trunks): {load_seconds:.1f} s")
         print(f"one photo, one fold model per model ({len(singles)} models): {one_each:.2f} s  (target <= 1 s; "

@@ -1,4 +1,5 @@
-"""The two classes, spelled once: their names, their order as class indices, and the positive class.
+"""The two classes, spelled once: their names, their order as class indices, the positive class, and the
+probability at which a model says pain.
 
 A leaf module (it imports nothing of painxai), so every package may use it, the models included: the
 order of ``CLASSES`` is the order of a two-unit model's softmax columns and of the 0/1 training targets.
@@ -12,3 +13,6 @@ PAIN = "pain"
 CLASSES: tuple[str, str] = (NOPAIN, PAIN)
 #: The positive class of the metrics (F1, AUC) and the class whose probability every model reports.
 POSITIVE = PAIN
+#: A model (or one fold model) says pain when its pain probability reaches this: the argmax of a two-way softmax,
+#: the paper's decision threshold (metrics, verdicts, the dashboard's cards, the Compare grid's classes).
+PAIN_THRESHOLD = 0.5

@@ -1,4 +1,4 @@
-"""The dashboard: its library helpers (dashboard_support, report_doc) and every page through AppTest."""
+"""The dashboard: its library helpers (dashboard_support, photo_report) and every page through AppTest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from helpers.runs import build_run
 
 from painxai.dashboard import face_box, figures, grid, run_choice, tables
-from painxai.inference import report_doc
+from painxai.inference import photo_report
 
 # --- dashboard_support -------------------------------------------------------------------------------
 
@@ -140,37 +140,37 @@ def test_table2_side_by_side_and_cd_figure():
     assert sum(t.name == "not significantly different" for t in figure.data) == 2
 
 
-# --- report_doc --------------------------------------------------------------------------------------
+# --- photo_report --------------------------------------------------------------------------------------
 
 
-def _content(**changes) -> report_doc.ReportContent:
+def _content(**changes) -> photo_report.ReportContent:
     photo = np.zeros((60, 80, 3), np.uint8)
-    results = [report_doc.ModelResult(m, 0.7, 0.1, 7, 10, np.full((60, 80, 3), 99, np.uint8)) for m in ("a", "b")]
+    results = [photo_report.ModelResult(m, 0.7, 0.1, 7, 10, np.full((60, 80, 3), 99, np.uint8)) for m in ("a", "b")]
     fields = {
         "photo": photo, "results": results, "consensus": "2 of 2 models say pain", "method": "Grad-CAM",
         "scale_note": "one shared scale", "run_name": "demo", "versions": {"painxai": "0.1.0"},
         "region_shares": pd.DataFrame({"eyes": [0.5, 0.25]}, index=["a", "b"]),
     }
     fields.update(changes)
-    return report_doc.ReportContent(**fields)
+    return photo_report.ReportContent(**fields)
 
 
 def test_report_png_and_pdf_are_built_in_memory():
     from PIL import Image
 
-    png = report_doc.report_png(_content())
+    png = photo_report.report_png(_content())
     assert Image.open(io.BytesIO(png)).format == "PNG"
-    pdf = report_doc.report_pdf(_content(consensus="P ≥ 0.5 → pain"))
+    pdf = photo_report.report_pdf(_content(consensus="P ≥ 0.5 → pain"))
     assert pdf.startswith(b"%PDF-") and len(pdf) > 5_000
-    table = report_doc.results_table(_content())
+    table = photo_report.results_table(_content())
     assert table.loc[0, "P(pain)"] == "70.0 ± 10.0 %" and table.loc[0, "folds saying pain"] == "7 / 10"
 
 
 def test_report_refuses_what_it_cannot_draw():
     with pytest.raises(ValueError, match="at least one"):
-        report_doc.report_png(_content(results=[]))
+        photo_report.report_png(_content(results=[]))
     with pytest.raises(ValueError, match="uint8"):
-        report_doc.report_png(_content(photo=np.zeros((4, 4), np.float32)))
+        photo_report.report_png(_content(photo=np.zeros((4, 4), np.float32)))
 
 
 # --- the pages, through AppTest ----------------------------------------------------------------------

@@ -43,16 +43,17 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_assess_photo_with_a_given_box(tiny_run: Path, photo: Path) -> None:
     from painxai.data.images import load_image
-    from painxai.inference.assess import assess_photo, load_ensembles
+    from painxai.inference.assess import AssessRequest, assess_photo, load_ensembles
     from painxai.runs.reader import Run
 
     run = Run(tiny_run)
     image = load_image(photo)
-    label_map = np.asarray(Image.open(mask_path(photo)))
     ensembles = load_ensembles(run, "ncnn")
-    result = assess_photo(image, run, box=BOX, label_map=label_map, ensembles=ensembles)
+    result = assess_photo(image, run, AssessRequest(models=("ncnn",), box=BOX), ensembles=ensembles, source=photo)
     model = result.models["ncnn"]
     assert result.face_search is None and result.box == BOX
+    assert result.regions_source == "masks"  # the regions stored beside the photo, not the landmarks'
+    np.testing.assert_array_equal(result.label_map, np.asarray(Image.open(mask_path(photo))))
     assert model.folds == [0, 1] and model.crop.shape == (120, 120, 3)
     np.testing.assert_allclose(model.fold_probs, ensembles["ncnn"].predict(model.crop[None])[:, 0], rtol=1e-4)
     assert model.mean_map.shape == (120, 120) and model.photo_map.shape == PHOTO_SHAPE
@@ -65,19 +66,34 @@ def test_assess_photo_with_a_given_box(tiny_run: Path, photo: Path) -> None:
     assert f"{model.n_pain} of 2 fold model(s) say pain" in result.consensus
 
 
-def test_load_ensembles_rejects_unknown_models_and_folds(tiny_run: Path) -> None:
+def test_a_request_names_models_folds_and_the_explanation_and_can_key_a_cache(tiny_run: Path, photo: Path) -> None:
+    from painxai.data.images import load_image
+    from painxai.inference.assess import AssessRequest, ExplanationRequest, assess_photo
+    from painxai.runs.reader import Run
+
+    asked = AssessRequest(models=["ncnn"], folds=[1], explanation=ExplanationRequest("counterfactual"), box=list(BOX))
+    assert asked == AssessRequest(("ncnn",), (1,), ExplanationRequest("counterfactual"), BOX)
+    assert {asked: "kept"}[AssessRequest(("ncnn",), (1,), ExplanationRequest("counterfactual"), BOX)] == "kept"
+    result = assess_photo(load_image(photo), Run(tiny_run), asked)  # no file: no stored masks, not in the run
+    model = result.models["ncnn"]
+    assert model.folds == [1] and model.method == "counterfactual" and model.target == "pain"
+    assert model.fold_choice is not None and model.fold_choice.note.startswith("not in the run's data: fold(s) 1")
+    assert result.regions_source is None and result.label_map is None  # noise: no trustworthy landmarks
+    with pytest.raises(RequestError, match="unfinished or damaged"):
+        assess_photo(load_image(photo), Run(tiny_run), AssessRequest(folds=(5,), box=BOX))
+
+
+def test_load_ensembles_rejects_unknown_models(tiny_run: Path) -> None:
     from painxai.inference.assess import load_ensembles
-    from painxai.runs.reader import Run, RunError
+    from painxai.runs.reader import Run
 
     run = Run(tiny_run)
     with pytest.raises(RequestError, match="not in run"):
         load_ensembles(run, "vgg16")
-    with pytest.raises(RunError, match="no finished fold"):
-        load_ensembles(run, "ncnn", folds=5)
-    assert load_ensembles(run, ["ncnn"], folds=1)["ncnn"].folds == [1]
+    assert load_ensembles(run, ["ncnn"])["ncnn"].folds == [0, 1]
 
 
-def test_ensembles_loaded_in_the_background_match_and_raise_on_reading(tiny_run: Path) -> None:
+def test_ensembles_loaded_in_the_background_match_and_raise_on_reading(tiny_run: Path, monkeypatch) -> None:
     import threading
 
     from painxai.inference.assess import load_ensembles
@@ -89,8 +105,13 @@ def test_ensembles_loaded_in_the_background_match_and_raise_on_reading(tiny_run:
     assert list(loading) == ["ncnn"] and len(loading) == 1
     np.testing.assert_allclose(loading["ncnn"].predict(crop), load_ensembles(run, "ncnn")["ncnn"].predict(crop),
                                rtol=1e-5)
-    # A fold that does not exist fails in the loader thread; the reader gets the error, nothing hangs.
-    failing = load_ensembles(run, "ncnn", folds=5, background=True)
+    # A model that fails to load fails in the loader thread; the reader gets the error, nothing hangs.
+
+    def damaged(name: str) -> None:
+        raise RunError(f"{name}: no finished fold")
+
+    monkeypatch.setattr(run, "ensemble", damaged)
+    failing = load_ensembles(run, "ncnn", background=True)
     with pytest.raises(RunError, match="no finished fold"):
         failing["ncnn"]
     assert all(t.daemon for t in threading.enumerate() if t.name == "painxai-load-ensembles")

@@ -307,7 +307,7 @@ def test_a_corrupt_fold_file_gives_one_line_in_explain(tmp_path: Path) -> None:
     load with a RunError naming the file, shown by `painxai explain` as one line, never a traceback."""
     from PIL import Image
 
-    from painxai.runs.weights import write_layer_weights
+    from painxai.runs.fold_weights import write_layer_weights
 
     path = build_run(tmp_path / "run", ("ncnn",), k=3, weights="random")
     corrupt = layout.fold_dir(path, "ncnn", 1) / layout.TRAINED_WEIGHTS

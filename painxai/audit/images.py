@@ -60,23 +60,19 @@ def load_photos(rows: pd.DataFrame, truth_folder: str | os.PathLike[str] | None 
     landmark regions, else none; and, when ``truth_folder`` holds the twin's truth.csv, each image's cue
     intensities (NaN for an image it does not list)."""
     from painxai.data.images import load_image
-    from painxai.data.regions import CUE_REGIONS, read_cue_intensities, read_label_map
+    from painxai.data.regions import CUE_REGIONS, read_cue_intensities
     from painxai.faces.detection import locate_face
-    from painxai.faces.landmarks import photo_regions
+    from painxai.faces.landmarks import region_map
 
     photos, boxes, label_maps, kinds = [], [], [], set()
     for row in rows.itertuples(index=False):
         photo = load_image(row.path)
         box, _search, face = locate_face(photo, row.face_box)
-        truth = read_label_map(row.path, photo.shape)
-        if truth is not None:
-            kinds.add("masks")
-        else:
-            truth = photo_regions(photo, face)[1]
-            kinds.add("landmarks" if truth is not None else "none")
+        regions = region_map(photo, row.path, face=face)
+        kinds.add(regions.source or "none")
         photos.append(photo)
         boxes.append(box)
-        label_maps.append(truth)
+        label_maps.append(regions.label_map)
     source = "masks" if kinds == {"masks"} else ("landmarks" if "landmarks" in kinds and "masks" not in kinds else None)
     truth = read_cue_intensities(truth_folder) if truth_folder is not None else None
     cues = None

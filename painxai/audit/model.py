@@ -17,7 +17,7 @@ from painxai.audit.images import AuditPhotos
 from painxai.audit.store import AuditError
 from painxai.explain.localisation import empty_maps, fold_agreement
 from painxai.explain.sanity import nan_mean, spearman_per_image
-from painxai.labels import PAIN
+from painxai.labels import NOPAIN, PAIN, PAIN_THRESHOLD
 
 if TYPE_CHECKING:
     from painxai.explain.base import ExplanationMethod, MapResult
@@ -130,16 +130,11 @@ def _faithfulness(worker: _Worker, members: np.ndarray, maps: np.ndarray, is_pai
                   settings: AuditSettings) -> tuple[np.ndarray, ...]:
     """Deletion, insertion, random deletion and random insertion AUCs (each (M,)) of images ``members``
     under their maps (M, S, S), following the probability of pain (``is_pain``) or of no pain."""
-    from painxai.explain.faithfulness import deletion_insertion, random_map_curves
+    from painxai.explain.faithfulness import faithfulness_aucs
 
-    def class_prob(batch: np.ndarray) -> np.ndarray:
-        value = worker.prob_pain(batch)
-        return value if is_pain else 1.0 - value
-
-    crops, steps, seed = worker.crops[members], settings.faithfulness_steps, settings.seed
-    curves = deletion_insertion(crops, maps, class_prob, steps, seed)
-    baseline = random_map_curves(crops, class_prob, steps, seed)
-    return curves.deletion_auc, curves.insertion_auc, baseline.deletion_auc, baseline.insertion_auc
+    scores = faithfulness_aucs(worker.crops[members], maps, worker.prob_pain, PAIN if is_pain else NOPAIN,
+                               settings.faithfulness_steps, settings.seed)
+    return scores.deletion_auc, scores.insertion_auc, scores.random_deletion_auc, scores.random_insertion_auc
 
 
 def _crops(photos: AuditPhotos, index: np.ndarray, ensemble: FoldEnsemble) -> tuple[list[np.ndarray], list[Any]]:
@@ -231,7 +226,7 @@ def audit_model(
         "map_resolution": [int(v) for v in low_shape],
         "baseline_grid": list(worker.grid),
         "input_size": int(size),
-        "out_of_fold_accuracy": float(np.mean((prob >= 0.5) == pain)),
+        "out_of_fold_accuracy": float(np.mean((prob >= PAIN_THRESHOLD) == pain)),
         "empty_share": float(np.mean(empty)),
         "empty_maps": int(empty.sum()),
         "randomisation": {

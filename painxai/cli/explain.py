@@ -55,38 +55,42 @@ def explain(
     """Explain one photo with every fold model of a run: maps, probabilities, NFCS region shares, faithfulness."""
     from painxai import atomic
     from painxai.data.images import load_image
-    from painxai.data.regions import read_label_map
     from painxai.explain.display import figure_png, overlay, png_bytes, shared_scale, side_by_side_figure
-    from painxai.inference.assess import add_model, begin_assessment, faithfulness_scores, load_ensembles, op_by_op
+    from painxai.inference.assess import (
+        AssessRequest,
+        ExplanationRequest,
+        add_model,
+        begin_assessment,
+        faithfulness_scores,
+        load_ensembles,
+        op_by_op,
+    )
     from painxai.inference.gate import PhotoRefusedError, screen_photo
-    from painxai.inference.out_of_fold import choose_folds, find_in_run, fold_subset
+    from painxai.inference.out_of_fold import find_in_run
     from painxai.runs.reader import Run
 
     faithfulness: dict[str, dict[str, float]] = {}
     with user_errors():
-        chosen_box, chosen_folds = _parse_box(box), _parse_folds(folds)
+        request = AssessRequest(models=models, folds=_parse_folds(folds), box=_parse_box(box),
+                                explanation=ExplanationRequest(method, target))
         method_label = method_class(method).label  # an unknown method stops here, before any model is loaded
         if faithfulness_steps < 0:
             raise RequestError("--faithfulness-steps must be 0 or more")
         the_run = Run(run)
         photo = load_image(image)
         # The gate before any model is loaded: a photo without a usable face costs no loading.
-        screening = screen_photo(photo, chosen_box)
+        screening = screen_photo(photo, request.box)
         if not screening.accepted:
             raise PhotoRefusedError(f"{image}: {screening.reason} (--box x0,y0,x1,y1 in photo pixels)")
-        truth = read_label_map(image, photo.shape)
-        # Each model is explained while the next one is built (EnsemblesLoading): 1-2 s less on the demo run.
-        ensembles = load_ensembles(the_run, models, "all", background=True)
+        assessment = begin_assessment(photo, request.box, screening, masks_of=image)  # regions: masks, else landmarks
+        # Each model is explained while the next one is built (EnsemblesLoading; bench/README.md).
+        ensembles = load_ensembles(the_run, request.models, background=True)
         match = find_in_run(the_run, path=image)  # a photo of the run's own data: by path, else by SHA-256
-        assessment = begin_assessment(photo, chosen_box, truth, screening)
-        choices = {}
         for name, ensemble in ensembles.items():
-            choices[name] = choose_folds(ensemble.folds, match, chosen_folds)  # RequestError: shown as it is
             with op_by_op():
-                result = add_model(assessment, ensemble, method, target, choices[name])
+                result = add_model(assessment, ensemble, request, match)  # RequestError (folds): shown as it is
                 if faithfulness_steps:
-                    used = fold_subset(ensemble, result.folds)
-                    faithfulness[name] = faithfulness_scores(used, result, faithfulness_steps)
+                    faithfulness[name] = faithfulness_scores(ensemble, result, faithfulness_steps)
     if assessment.face_search is not None and assessment.face_search.status != "one":
         console.print(f"[yellow]face:[/] {assessment.face_search.message}")
     vmax = shared_scale([m.photo_map for m in assessment.models.values()])
@@ -95,7 +99,7 @@ def explain(
         "box": assessment.box,
         "face": None if assessment.face_search is None else {
             "status": assessment.face_search.status, "message": assessment.face_search.message},
-        "regions": "ground truth" if truth is not None else ("landmarks" if assessment.label_map is not None else None),
+        "regions": {"masks": "ground truth", "landmarks": "landmarks"}.get(assessment.regions_source or ""),
         "shared_vmax": vmax, "shared_vmax_rule": "99th percentile of the positive values of all photo maps",
         "consensus": assessment.consensus, "folds_request": folds,
         "in_run_data": None if match is None else {"subject": match.subject, "test_fold": match.fold},
@@ -115,7 +119,7 @@ def explain(
     atomic.write_json(out / "explain.json", report)
     _print_table(report)
     console.print(assessment.consensus)
-    console.print(next(iter(choices.values())).note)
+    console.print(next(iter(assessment.models.values())).fold_choice.note)
     console.print(f"wrote {len(assessment.models)} overlay(s), side_by_side_{method}.png and explain.json to {out}")
 
 

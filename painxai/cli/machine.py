@@ -64,9 +64,8 @@ def serve(
 
 def _load_models(run_path: Path) -> None:
     """Load and warm the run's fold ensembles before the server starts, one progress line per model, so that
-    the dashboard's first photo finds every model ready (measured on a 2-core AMD EPYC: a photo uploaded as
-    soon as the URL showed waited 22 s for the five models when they loaded alongside the first page, 1-1.5 s
-    once loaded). A run that cannot be opened (or is not there yet) is left to the dashboard, which says why.
+    the dashboard's first photo finds every model ready (README.md gives the measured difference). A run that
+    cannot be opened (or is not there yet) is left to the dashboard, which says why.
     """
     import os
     import time

@@ -153,11 +153,14 @@ def randomisation_figure(frame: pd.DataFrame) -> go.Figure:
     the map after each cascading randomisation step to the trained model's map; one panel per measure."""
     import plotly.express as px
 
+    from painxai.audit.verdict import MAX_RANDOMISED_SPEARMAN
+
     figure = px.line(
         frame, x="step", y="similarity", color="model", facet_col="measure", markers=True, hover_data=["layer"],
         height=360, labels={"step": "layers randomised (output first)", "similarity": "similarity to trained map"},
     )
-    figure.add_hline(y=0.5, line_dash="dot", annotation_text="verdict threshold (Spearman)", row=1, col=1)
+    figure.add_hline(y=MAX_RANDOMISED_SPEARMAN, line_dash="dot", annotation_text="verdict threshold (Spearman)",
+                     row=1, col=1)
     figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return figure
 

@@ -1,4 +1,5 @@
-"""The Compare grid (images x models, like the paper's Figure 1) and agreement between models' maps."""
+"""The grids of maps: Assess's one photo x models, Compare's images x models (like the paper's Figure 1), each
+map as a :class:`MapCell` ready to show; and the agreement between models' maps."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # plotly is imported lazily at run time
-    pass
+from painxai.faces.crop import Box
+from painxai.inference.out_of_fold import DataMatch, choose_folds, fold_subset
+from painxai.labels import PAIN, PAIN_THRESHOLD
 
-
-from painxai.dashboard.face_box import Box
-from painxai.inference.out_of_fold import fold_subset
-from painxai.labels import PAIN
+if TYPE_CHECKING:
+    from painxai.inference.assess import ModelAssessment
 
 
 def map_agreement(maps: Mapping[str, np.ndarray], top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -157,6 +157,125 @@ def explain_grid(
     return result
 
 
+@dataclass(frozen=True)
+class GridPhoto:
+    """One Compare image, ready to explain: its ``caption``, the photo (H, W, 3) uint8, its face ``box`` and
+    region ``label_map`` (H, W) uint8 or None, per model the ``folds`` that explain it, the ``target`` class
+    ("pain", "nopain" or "predicted") and the fold ``note`` (out-of-fold or in-sample)."""
+
+    caption: str
+    image: np.ndarray
+    box: Box | None
+    label_map: np.ndarray | None
+    folds: dict[str, list[int]]
+    target: str
+    note: str
+
+
+def grid_photo(caption: str, image: np.ndarray, box: Box | None, path: str | None, match: DataMatch | None,
+               ensembles: Mapping[str, Any], fold_request: str | Sequence[int], target_choice: str) -> GridPhoto:
+    """A Compare image: its face and regions (:func:`painxai.dashboard.face_box.face_and_regions`; ``path``:
+    its file, None for an upload), each model's folds for ``fold_request`` (``match``: its row in the run's
+    data; RequestError when the folds are not usable), and the class to explain: ``target_choice``, or for
+    "truth" the image's label (an upload outside the run's data: each model's prediction)."""
+    from painxai.dashboard.face_box import face_and_regions
+
+    choices = {name: choose_folds(ensemble.folds, match, fold_request) for name, ensemble in ensembles.items()}
+    used_box, regions = face_and_regions(image, box, path)
+    truth = match.label if match is not None else "predicted"
+    target = truth if target_choice == "truth" else target_choice
+    note = next(iter(choices.values())).note
+    return GridPhoto(caption, image, used_box, regions, {m: c.folds for m, c in choices.items()}, target, note)
+
+
+def explain_photos(photos: Sequence[GridPhoto], ensembles: Mapping[str, Any], method: str = "gradcam",
+                   layers: Mapping[str, str | None] | None = None, display_size: int = 160) -> GridResult:
+    """:func:`explain_grid` of Compare images, each with its own folds and target."""
+    return explain_grid([p.image for p in photos], [p.box for p in photos], [p.label_map for p in photos],
+                        ensembles, method, layers, display_size, [p.folds for p in photos], [p.target for p in photos])
+
+
+@dataclass(frozen=True)
+class MapCell:
+    """One map as a page shows it: the ``model``, its ``picture`` (D, D, 3) uint8 (the overlay on the face crop,
+    the NFCS regions outlined when asked) and its ``caption``."""
+
+    model: str
+    picture: np.ndarray
+    caption: str
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One Compare image as shown: the ``face`` crop (D, D, 3) (regions outlined when asked), one cell per model,
+    and ``no_regions``: outlines were asked for but the image has no regions."""
+
+    face: np.ndarray
+    cells: list[MapCell]
+    no_regions: bool
+
+
+def compare_row(result: GridResult, index: int, vmaxes: Mapping[str, Mapping[str, float | None]], cmap: str,
+                outlines: bool, class_names: Mapping[str, str]) -> CompareRow:
+    """Image ``index`` of a Compare grid: per model its map over the face, on the colour scale of the class it
+    explains (``vmaxes``: class -> model -> vmax, None: the map's own maximum), captioned with the model's
+    P(pain), the explained class (``class_names``) and the scale."""
+    from painxai.explain.display import outline_regions, overlay, scale_label
+
+    regions = result.regions[index] if outlines else None
+    face = result.faces[index]
+    cells = []
+    for model, maps in result.maps.items():
+        target = result.targets[model][index]
+        vmax = vmaxes[target][model]
+        picture = overlay(face, maps[index], vmax, cmap)
+        if regions is not None:
+            picture = outline_regions(picture, regions)
+        cells.append(MapCell(model, picture, f"{model} · P(pain) {result.prob_pain[model][index]:.0%} · explains "
+                                             f"{class_names[target]} · scale {scale_label(vmax, maps[index])}"))
+    shown_face = face if regions is None else outline_regions(face, regions)
+    return CompareRow(shown_face, cells, no_regions=outlines and regions is None)
+
+
+@dataclass(frozen=True)
+class AssessMaps:
+    """Assess's maps of one photo on the display crop of its face box: ``face`` (D, D, 3) uint8, per model the
+    raw fold-mean map (D, D), its ``vmaxes`` (None: its own maximum) and ``overlays`` (D, D, 3) (as the report
+    shows them), the ``scale_note``, the ``regions`` label map on the crop (None: none), and the ``cells``
+    as the page shows them."""
+
+    face: np.ndarray
+    maps: dict[str, np.ndarray]
+    vmaxes: dict[str, float | None]
+    scale_note: str
+    overlays: dict[str, np.ndarray]
+    regions: np.ndarray | None
+    cells: list[MapCell]
+
+
+def assess_maps(image: np.ndarray, box: Box | None, label_map: np.ndarray | None,
+                verdicts: Sequence[ModelAssessment], scale: str, reference: Mapping[str, float | None], cmap: str,
+                outlines: bool, display_size: int) -> AssessMaps:
+    """The maps of ``verdicts`` (one photo, RGB uint8 (H, W, 3), face ``box``, regions ``label_map`` (H, W) or
+    None) on one ``display_size`` crop: every model's crop covers the same window of the photo, so each map
+    fits it as it is. ``scale``: a key of :data:`painxai.explain.display.SCALES`; ``reference``: model -> the
+    audit's reference scale."""
+    from painxai.explain.display import model_scales, outline_regions, overlay, resize_map, scale_label
+    from painxai.faces.crop import crop_face
+
+    face, transform = crop_face(image, box, display_size)
+    maps = {v.name: resize_map(v.mean_map, (display_size, display_size)) for v in verdicts}
+    vmaxes, scale_note = model_scales(maps, scale, reference)
+    overlays = {m: overlay(face, heatmap, vmaxes[m], cmap) for m, heatmap in maps.items()}
+    regions = None if label_map is None else transform.crop_label_map(label_map)
+    cells = [
+        MapCell(m, outline_regions(picture, regions) if outlines and regions is not None else picture,
+                f"{m} · scale {scale_label(vmaxes[m], maps[m])}")
+        for m, picture in overlays.items()
+    ]
+    return AssessMaps(face, maps, vmaxes, scale_note, overlays, regions, cells)
+
+
 def _explain_groups(
     ensemble: Any, crops: np.ndarray, folds: Sequence[list[int]], targets: Sequence[str], method: str,
     layer: str | None,
@@ -178,7 +297,7 @@ def _explain_groups(
         for index in members:
             used[index] = target
         # "predicted": the images the model calls no pain are explained again for that class.
-        against = [i for i in members if targets[i] == "predicted" and probs[i] < 0.5]
+        against = [i for i in members if targets[i] == "predicted" and probs[i] < PAIN_THRESHOLD]
         if against:
             again = ensemble_explain(subset, crops[against], method=method, target="nopain", layer=layer)
             maps[against] = again.mean()

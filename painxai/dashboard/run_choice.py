@@ -7,6 +7,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from painxai.paths import artifacts_dir
+from painxai.runs import layout
+
 NO_RUN_HELP = (
     "No trained run was found. Make one with `make run` (it generates the synthetic twin and trains the "
     "demo profile, 10 to 25 minutes on 2 cores, depending on the CPU) or "
@@ -46,9 +49,15 @@ def initial_run_index(requested: Path | None, available: Sequence[Path]) -> int 
 
 
 def run_signature(run_dir: str | os.PathLike[str]) -> tuple[str, ...]:
-    """What changes when a run gains a finished fold: the sorted ``<model>/fold_<k>`` folders holding a
-    ``DONE`` marker. The dashboard keys its caches on it, so a run still training shows new folds as they
-    finish, without re-reading anything for an unchanged run."""
-    root = Path(run_dir)
-    return tuple(sorted(str(done.parent.relative_to(root)) for done in root.glob("*/fold_*/DONE")))
+    """What changes when a run gains a finished fold (:func:`painxai.runs.layout.finished_folds_signature`).
+    The dashboard keys its caches on it, so a run still training shows new folds as they finish, without
+    re-reading anything for an unchanged run."""
+    return layout.finished_folds_signature(Path(run_dir))
+
+
+def available_runs(requested: Path | None) -> list[Path]:
+    """Run folders under ``artifacts/`` (newest first), plus the requested one when it lives elsewhere
+    (:func:`painxai.runs.layout.run_folders`). Runs are not opened here: one that cannot be read is listed,
+    and says why when chosen."""
+    return layout.run_folders(artifacts_dir(), also=requested)
 

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from painxai.data.folds import fold_of_subjects
 from painxai.labels import PAIN
-
-if TYPE_CHECKING:  # plotly is imported lazily at run time
-    pass
-
 
 
 def subject_table(manifest: pd.DataFrame, folds_document: Mapping[str, Any]) -> pd.DataFrame:
     """One row per subject: ``subject``, ``dataset``, ``fold`` (the fold whose test set holds it),
     ``images``, ``pain``, ``nopain``; sorted by fold then subject."""
-    fold_of = {str(s): int(f["fold"]) for f in folds_document["folds"] for s in f["test_subjects"]}
+    fold_of = fold_of_subjects(folds_document)
     grouped = manifest.groupby("subject")
     table = pd.DataFrame(
         {

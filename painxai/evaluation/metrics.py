@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from painxai.errors import PainxaiError
-from painxai.labels import CLASSES, NOPAIN, PAIN, POSITIVE
+from painxai.labels import CLASSES, NOPAIN, PAIN, PAIN_THRESHOLD, POSITIVE
 
 ECE_BINS = 10
 
@@ -143,7 +143,7 @@ def expected_calibration_error(labels: ArrayLike, prob_pain: ArrayLike, n_bins: 
     return float(np.sum(count * gap) / np.sum(count))
 
 
-def confusion(labels: ArrayLike, prob_pain: ArrayLike, threshold: float = 0.5) -> dict[str, int]:
+def confusion(labels: ArrayLike, prob_pain: ArrayLike, threshold: float = PAIN_THRESHOLD) -> dict[str, int]:
     """Confusion counts ``{"tp", "fp", "tn", "fn"}`` (pain positive) when prob_pain >= threshold is called pain."""
     from sklearn.metrics import confusion_matrix
 
@@ -154,7 +154,7 @@ def confusion(labels: ArrayLike, prob_pain: ArrayLike, threshold: float = 0.5) -
 
 
 def fold_metrics(
-    labels: ArrayLike, prob_pain: ArrayLike, epochs: int, threshold: float = 0.5, **extra: Any
+    labels: ArrayLike, prob_pain: ArrayLike, epochs: int, threshold: float = PAIN_THRESHOLD, **extra: Any
 ) -> dict[str, Any]:
     """All metrics of one fold, ready for ``metrics.json``.
 

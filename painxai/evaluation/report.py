@@ -25,6 +25,7 @@ import pandas as pd
 from painxai.errors import PainxaiError
 from painxai.evaluation import metrics as evaluation
 from painxai.evaluation import stats as statistics
+from painxai.labels import PAIN_THRESHOLD
 from painxai.models import SPECS
 from painxai.runs import layout
 from painxai.runs.layout import RunError
@@ -57,8 +58,8 @@ PAPER_METRIC_LABELS = {
 DEFINITIONS_TEXT = {
     "table2": "standard definitions: F1 with pain as the positive class, AUC from the pain probabilities",
     "table2_paper_definitions": "the paper's definitions as inferred from its Table 2 (docs/PROTOCOL.md#metrics): "
-    "F1 with no pain as the positive class, AUC from the 0/1 predictions (threshold 0.5), which equals the balanced "
-    "accuracy",
+    f"F1 with no pain as the positive class, AUC from the 0/1 predictions (threshold {PAIN_THRESHOLD}), which equals "
+    "the balanced accuracy",
 }
 # The per-fold CSV: the paper's Table-2 columns first, every column named after its definition.
 CSV_COLUMNS = {
@@ -368,7 +369,7 @@ def build_report(run_dir: str | os.PathLike[str], alpha: float = 0.05) -> Report
                     predictions["label"].to_numpy(),
                     predictions["prob_pain"].to_numpy(),
                     epochs=stored["epochs"],
-                    threshold=float(stored.get("threshold", 0.5)),
+                    threshold=float(stored.get("threshold", PAIN_THRESHOLD)),
                 )
             except evaluation.MetricsError as error:
                 path = layout.fold_dir(root, model, fold) / layout.PREDICTIONS

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from painxai.labels import PAIN
+
 BLUR_FRACTION = 1.0 / 16.0
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -109,3 +111,32 @@ def random_map_curves(images: np.ndarray, predict: Predict, steps: int = 20, see
     images = np.asarray(images)
     noise = np.random.default_rng(seed + 1).random(images.shape[:3])
     return deletion_insertion(images, noise, predict, steps, seed)
+
+
+@dataclass(frozen=True)
+class FaithfulnessAUCs:
+    """Deletion and insertion AUCs (N,) of N images under their maps and under random maps."""
+
+    deletion_auc: np.ndarray
+    insertion_auc: np.ndarray
+    random_deletion_auc: np.ndarray
+    random_insertion_auc: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Field name -> its (N,) array."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def faithfulness_aucs(
+    images: np.ndarray, heatmaps: np.ndarray, prob_pain: Predict, target: str, steps: int = 20, seed: int = 0
+) -> FaithfulnessAUCs:
+    """The faithfulness of maps (N, H, W) of RGB uint8 ``images`` (N, H, W, 3) that explain ``target``
+    ("pain" or "nopain"): deletion and insertion AUCs following that class's probability (``prob_pain``:
+    uint8 images (M, H, W, 3) -> pain probability (M,); no pain is 1 - it), beside those of random maps."""
+    def class_prob(batch: np.ndarray) -> np.ndarray:
+        pain = np.asarray(prob_pain(batch))
+        return pain if target == PAIN else 1.0 - pain
+
+    curves = deletion_insertion(images, heatmaps, class_prob, steps, seed)
+    baseline = random_map_curves(images, class_prob, steps, seed)
+    return FaithfulnessAUCs(curves.deletion_auc, curves.insertion_auc, baseline.deletion_auc, baseline.insertion_auc)

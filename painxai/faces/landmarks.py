@@ -1,4 +1,5 @@
-"""The 468 FaceMesh landmarks of a detected face, and the NFCS region masks they draw.
+"""The 468 FaceMesh landmarks of a detected face, the NFCS region masks they draw, and the one rule that
+chooses a photo's regions (:func:`region_map`: stored region masks, else landmark regions).
 
 ``face_landmark.tflite`` (:mod:`painxai.faces.model_files`) runs through ``cv2.dnn`` on a 192x192 crop
 rotated so the eyes are level, as MediaPipe's own face-mesh graph does; the points are mapped back into
@@ -8,12 +9,13 @@ the photo.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from painxai.data.regions import LANDMARKS, PAINT_ORDER, REGION_GROUPS, REGIONS
+from painxai.data.regions import LANDMARKS, PAINT_ORDER, REGION_GROUPS, REGIONS, read_label_map
 from painxai.faces.crop import apply_affine
 from painxai.faces.detection import Face, check_photo, shrink_by_blocks
 from painxai.faces.model_files import MODEL_CACHE, ModelFileError, model_path
@@ -231,3 +233,35 @@ def photo_regions(image: np.ndarray, face: Face | None) -> tuple[Landmarks | Non
         return None, None
     label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
     return landmarks, label_map
+
+
+MASKS, FROM_LANDMARKS = "masks", "landmarks"
+
+
+@dataclass(frozen=True)
+class RegionMap:
+    """A photo's NFCS region label map (H, W) uint8 (value ``i + 1`` = ``REGIONS[i]``), or None, and its
+    ``source``: "masks" (stored beside the image), "landmarks" (drawn from FaceMesh points) or None."""
+
+    label_map: np.ndarray | None
+    source: str | None
+
+
+def region_map(
+    image: np.ndarray,
+    image_path: str | os.PathLike[str] | None = None,
+    landmarks: Landmarks | None = None,
+    face: Face | None = None,
+) -> RegionMap:
+    """The regions of one RGB photo (H, W, 3): the region masks stored beside ``image_path``
+    (:func:`painxai.data.regions.read_label_map`, e.g. the synthetic twin's; a damaged file raises
+    RegionMaskError) when there are any, else the regions the FaceMesh ``landmarks`` draw (or, without them,
+    those of landmarks placed on ``face``) when they are trustworthy, else none."""
+    truth = None if image_path is None else read_label_map(image_path, image.shape)
+    if truth is not None:
+        return RegionMap(truth, MASKS)
+    if landmarks is not None:
+        drawn = landmark_region_masks(landmarks.points, image.shape) if landmarks.ok else None
+    else:
+        drawn = photo_regions(image, face)[1]
+    return RegionMap(drawn, None if drawn is None else FROM_LANDMARKS)

@@ -1,7 +1,9 @@
 """One photo end to end: face -> crop per input size -> fold-ensemble probabilities -> maps -> region shares.
 
 Each step is its own small function so the dashboard can call them separately (e.g. re-crop with a
-box the user adjusted, without detecting again); :func:`assess_photo` chains them for the CLI.
+box the user adjusted, without detecting again); :func:`assess_photo` chains them. What to run is one
+:class:`AssessRequest` (models, folds, what the maps explain, the face box), used alike by the dashboard, the
+CLI and the monitor.
 
 Maps are raw (see :mod:`painxai.explain.cam`): the fold mean and the pixel-wise std over folds,
 on the crop and mapped back onto the photo through the crop transform.
@@ -10,6 +12,7 @@ on the crop and mapped back onto the photo through the crop transform.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,17 +22,49 @@ import numpy as np
 from painxai.errors import RequestError
 from painxai.explain.attribution import region_shares
 from painxai.faces.crop import Box, CropTransform, crop_face
-from painxai.labels import PAIN
+from painxai.inference.out_of_fold import OUT_OF_FOLD, DataMatch, FoldChoice, choose_folds, fold_subset
+from painxai.labels import PAIN, PAIN_THRESHOLD
 
 if TYPE_CHECKING:
     from painxai.faces.detection import FaceSearch
     from painxai.faces.landmarks import Landmarks
     from painxai.inference.gate import Screening
-    from painxai.inference.out_of_fold import FoldChoice
     from painxai.runs.reader import FoldEnsemble, Run
 
-# A fold "says pain" when its pain probability reaches this (the paper's decision threshold).
-PAIN_THRESHOLD = 0.5
+
+@dataclass(frozen=True)
+class ExplanationRequest:
+    """What each map explains: ``method`` (a name of :data:`painxai.explain.methods.METHODS`), the ``target``
+    class ("pain" | "nopain") and the ``layer`` (None: each model's explained layer; input methods ignore it)."""
+
+    method: str = "gradcam"
+    target: str = PAIN
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
+class AssessRequest:
+    """What to run on one photo.
+
+    models: "all", "a,b" or the run's model names. folds: "out-of-fold" (a photo of the run's data: the fold
+    that never saw its subject; any other photo: every finished fold), "all", or fold numbers
+    (:func:`painxai.inference.out_of_fold.choose_folds`). explanation: what the maps explain. box: the face box
+    (x0, y0, x1, y1) in photo pixels, drawn by hand; None = detect it. Lists are kept as tuples, so a request
+    can key a cache.
+    """
+
+    models: str | Sequence[str] = "all"
+    folds: str | Sequence[int] = OUT_OF_FOLD
+    explanation: ExplanationRequest = field(default_factory=ExplanationRequest)
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.models, str):
+            object.__setattr__(self, "models", tuple(self.models))
+        if not isinstance(self.folds, str):
+            object.__setattr__(self, "folds", tuple(int(fold) for fold in self.folds))
+        if self.box is not None:
+            object.__setattr__(self, "box", tuple(float(v) for v in self.box))
 
 
 @dataclass
@@ -92,13 +127,15 @@ class ModelAssessment:
 @dataclass
 class Assessment:
     """Everything about one photo. ``box`` is the face box used (None: a centred square crop);
-    ``face_search`` is None when the caller gave the box; ``label_map`` (H, W) uint8 regions or None."""
+    ``face_search`` is None when the caller gave the box; ``label_map`` (H, W) uint8 regions or None, and
+    ``regions_source``: where they came from ("masks", "landmarks" or None)."""
 
     image: np.ndarray
     box: Box | None
     face_search: FaceSearch | None
     landmarks: Landmarks | None
     label_map: np.ndarray | None
+    regions_source: str | None = None
     models: dict[str, ModelAssessment] = field(default_factory=dict)
 
     @property
@@ -110,8 +147,8 @@ class Assessment:
 @contextlib.contextmanager
 def op_by_op() -> Iterator[None]:
     """Run TensorFlow's compiled functions op by op inside the block (the same results), for a process that
-    assesses one photo: tracing and optimising each model's compiled function (0.6-2.2 s per model on the
-    demo run, 2 cores) costs more than it saves on one call; op by op a model's first map takes 0.2-0.4 s.
+    assesses one photo: tracing and optimising each model's compiled function costs more than it saves on
+    one call (the measured times are in bench/README.md, ``painxai explain``).
     """
     import tensorflow as tf
 
@@ -138,18 +175,17 @@ def model_names(run: Run, models: str | Sequence[str] = "all") -> list[str]:
 
 
 def load_ensembles(
-    run: Run, models: str | Sequence[str] = "all", folds: str | int = "all", background: bool = False
+    run: Run, models: str | Sequence[str] = "all", background: bool = False
 ) -> Mapping[str, FoldEnsemble]:
-    """The fold ensembles of ``models`` ("all", "a,b" or a list) using ``folds`` ("all" or one fold id).
+    """The fold ensembles (every finished fold) of ``models`` ("all", "a,b" or a list).
 
     ``background``: return at once and load them one after another in a background thread, in order
     (:class:`EnsemblesLoading`); reading one waits for it.
     """
     names = model_names(run, models)
-    chosen = None if folds == "all" else [int(folds)]
     if background:
-        return EnsemblesLoading(run, names, chosen)
-    return {name: run.ensemble(name, folds=chosen) for name in names}
+        return EnsemblesLoading(run, names)
+    return {name: run.ensemble(name) for name in names}
 
 
 class EnsemblesLoading(Mapping):
@@ -161,7 +197,7 @@ class EnsemblesLoading(Mapping):
     a daemon: a process that stops early does not wait for models it no longer needs.
     """
 
-    def __init__(self, run: Run, names: Sequence[str], folds: list[int] | None) -> None:
+    def __init__(self, run: Run, names: Sequence[str]) -> None:
         import threading
         from concurrent.futures import Future
 
@@ -170,7 +206,7 @@ class EnsemblesLoading(Mapping):
         def load_in_order() -> None:
             for name, future in self._futures.items():
                 try:
-                    future.set_result(run.ensemble(name, folds=folds))
+                    future.set_result(run.ensemble(name))
                 except BaseException as error:  # handed to the reader, raised there
                     future.set_exception(error)
 
@@ -190,26 +226,27 @@ def assess_model(
     image: np.ndarray,
     box: Box | None,
     ensemble: FoldEnsemble,
-    method: str = "gradcam",
-    target: str = PAIN,
+    explanation: ExplanationRequest | None = None,
     label_map: np.ndarray | None = None,
 ) -> ModelAssessment:
     """One model on one photo: crop at its input size, every fold's probability and map, region shares.
 
-    image: RGB uint8 (H, W, 3). label_map: (H, W) uint8 regions on the photo, or None.
+    image: RGB uint8 (H, W, 3). explanation: what the maps explain (default: Grad-CAM of pain at each model's
+    explained layer). label_map: (H, W) uint8 regions on the photo, or None.
     """
     from painxai.explain.ensemble import ensemble_explain
 
+    asked = explanation or ExplanationRequest()
     crop, transform = crop_face(image, box, ensemble.size, ensemble.crop_margin)
-    explanation = ensemble_explain(ensemble, crop[None], method=method, target=target)
-    mean_map, std_map = explanation.mean()[0], explanation.std()[0]
+    explained = ensemble_explain(ensemble, crop[None], method=asked.method, target=asked.target, layer=asked.layer)
+    mean_map, std_map = explained.mean()[0], explained.std()[0]
     photo_map = transform.map_to_original(mean_map, image.shape)
     return ModelAssessment(
         name=ensemble.name,
-        method=method,
-        target=target,
-        folds=explanation.folds,
-        fold_probs=explanation.prob_pain[:, 0],
+        method=asked.method,
+        target=asked.target,
+        folds=explained.folds,
+        fold_probs=explained.prob_pain[:, 0],
         crop=crop,
         transform=transform,
         mean_map=mean_map,
@@ -237,104 +274,94 @@ def consensus_line(models: Mapping[str, ModelAssessment]) -> str:
 def assess_photo(
     image: np.ndarray,
     run: Run,
-    models: str | Sequence[str] = "all",
-    box: Box | None = None,
-    method: str = "gradcam",
-    folds: str | int = "all",
-    target: str = PAIN,
-    label_map: np.ndarray | None = None,
+    request: AssessRequest | None = None,
     ensembles: Mapping[str, FoldEnsemble] | None = None,
     screening: Screening | None = None,
-    choices: Mapping[str, FoldChoice] | None = None,
+    source: str | os.PathLike[str] | None = None,
 ) -> Assessment:
-    """Assess one RGB uint8 photo (H, W, 3) with the fold ensembles of a run: :func:`begin_assessment`,
-    then :func:`add_model` for each ensemble.
+    """Assess one RGB uint8 photo (H, W, 3) as ``request`` asks (default: every model, out-of-fold, Grad-CAM of
+    pain, the face detected): :func:`begin_assessment`, then :func:`add_model` for each model.
 
-    choices: per model the folds to use and whether they are out-of-fold
-    (:func:`painxai.inference.out_of_fold.choose_folds`); each ensemble is restricted to them.
-    ensembles: already loaded ensembles (the dashboard caches them); default: load ``models`` / ``folds``
-    from ``run``. The other arguments: see :func:`begin_assessment`.
+    ensembles: fold ensembles already loaded (the dashboard's shared store), taken instead of loading the
+    request's models from ``run``. screening: the input gate's verdict when the caller has it. source: the
+    photo's file, when it has one: its region masks are used, and it is looked up in the run's data
+    (:func:`painxai.inference.out_of_fold.find_in_run`: the out-of-fold fold).
     """
-    assessment = begin_assessment(image, box, label_map, screening)
-    if ensembles is None:
-        ensembles = load_ensembles(run, models, folds)
-    for name, ensemble in ensembles.items():
-        add_model(assessment, ensemble, method, target, (choices or {}).get(name))
+    from painxai.inference.out_of_fold import find_in_run
+
+    request = request or AssessRequest()
+    names = model_names(run, request.models)
+    loaded = ensembles if ensembles is not None else load_ensembles(run, names)
+    assessment = begin_assessment(image, request.box, screening, source)
+    match = None if source is None else find_in_run(run, path=source)
+    for name in names:
+        add_model(assessment, loaded[name], request, match)
     return assessment
 
 
 def begin_assessment(
     image: np.ndarray,
     box: Box | None = None,
-    label_map: np.ndarray | None = None,
     screening: Screening | None = None,
+    masks_of: str | os.PathLike[str] | None = None,
 ) -> Assessment:
     """The assessment of one RGB uint8 photo (H, W, 3) before any model: its face box and region label map.
 
     box: the face box (x0, y0, x1, y1) in photo pixels, drawn by hand; None = detect it. Either way
     the photo passes the input gate first (:mod:`painxai.inference.gate`; ``screening``: its verdict
     when the caller already has it): a photo without a usable face raises PhotoRefusedError and
-    nothing is scored. label_map: known regions (e.g. the twin's ground truth); None = draw them
-    from FaceMesh landmarks when those are trustworthy.
+    nothing is scored. Regions (:func:`painxai.faces.landmarks.region_map`): the region masks stored beside
+    the image file ``masks_of`` (e.g. the twin's ground truth; a damaged one raises RegionMaskError), else
+    those the gate's FaceMesh landmarks draw when they are trustworthy.
     """
-    from painxai.faces.landmarks import landmark_region_masks
+    from painxai.faces.landmarks import region_map
     from painxai.inference.gate import screen_photo
 
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 photo (H, W, 3); got {image.dtype} {image.shape}")
     screening = (screening or screen_photo(image, box)).require()
-    landmarks = screening.landmarks
-    if label_map is None:
-        label_map = landmark_region_masks(landmarks.points, image.shape) if landmarks and landmarks.ok else None
-    elif label_map.shape != image.shape[:2]:
-        raise ValueError(f"label map {label_map.shape} does not match the photo {image.shape[:2]}")
+    regions = region_map(image, masks_of, landmarks=screening.landmarks)
     return Assessment(
-        image=image, box=screening.box, face_search=screening.search, landmarks=landmarks, label_map=label_map
+        image=image, box=screening.box, face_search=screening.search, landmarks=screening.landmarks,
+        label_map=regions.label_map, regions_source=regions.source,
     )
 
 
 def add_model(
     assessment: Assessment,
     ensemble: FoldEnsemble,
-    method: str = "gradcam",
-    target: str = PAIN,
-    choice: FoldChoice | None = None,
+    request: AssessRequest | None = None,
+    match: DataMatch | None = None,
 ) -> ModelAssessment:
-    """Assess the photo of ``assessment`` with one fold ensemble (restricted to ``choice``'s folds when
-    given) and store the result under the model's name; returns it."""
-    from painxai.inference.out_of_fold import fold_subset
-
-    chosen = ensemble if choice is None else fold_subset(ensemble, choice.folds)
-    result = assess_model(assessment.image, assessment.box, chosen, method, target, assessment.label_map)
+    """Assess the photo of ``assessment`` with one fold ensemble, restricted to the folds ``request`` asks for
+    (``match``: the photo's row in the run's data, or None), its maps explaining what ``request`` asks for
+    (default :class:`AssessRequest`), and store the result under the model's name; returns it. Raises
+    RequestError when the requested folds are not usable."""
+    request = request or AssessRequest()
+    choice = choose_folds(ensemble.folds, match, request.folds)
+    chosen = fold_subset(ensemble, choice.folds)
+    result = assess_model(assessment.image, assessment.box, chosen, request.explanation, assessment.label_map)
     result.fold_choice = choice
     assessment.models[ensemble.name] = result
     return result
 
 
 def faithfulness_scores(ensemble: FoldEnsemble, model: ModelAssessment, steps: int = 20) -> dict[str, float]:
-    """Deletion / insertion AUCs of a model's fold-mean map on its crop, and of a random map.
+    """Deletion / insertion AUCs of a model's fold-mean map on its crop, and of a random map
+    (:func:`painxai.explain.faithfulness.faithfulness_aucs`).
 
-    The probability followed is the fold-mean probability of the explained class. Costs 4 (steps + 1)
-    images through every fold model.
+    The probability followed is the fold-mean probability of the explained class over the folds that made
+    the map (``ensemble`` is restricted to them). Costs 4 (steps + 1) images through every one of those folds.
     """
     from painxai.explain.ensemble import fused_ensemble
-    from painxai.explain.faithfulness import deletion_insertion, random_map_curves
-    from painxai.models import preprocess
+    from painxai.explain.faithfulness import faithfulness_aucs
 
+    ensemble = fold_subset(ensemble, model.folds)
     fused = fused_ensemble(ensemble)  # all folds in one compiled call, traced once with the maps
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        pain = fused.predict(preprocess(ensemble.name, images)).mean(axis=0)
-        return pain if model.target == PAIN else 1.0 - pain
+    def prob_pain(images: np.ndarray) -> np.ndarray:
+        return fused.predict(ensemble.preprocess(images)).mean(axis=0)
 
-    crops = model.crop[None]
-    curves = deletion_insertion(crops, model.mean_map[None], predict, steps)
-    baseline = random_map_curves(crops, predict, steps)
-    return {
-        "steps": steps,
-        "deletion_auc": float(curves.deletion_auc[0]),
-        "insertion_auc": float(curves.insertion_auc[0]),
-        "random_deletion_auc": float(baseline.deletion_auc[0]),
-        "random_insertion_auc": float(baseline.insertion_auc[0]),
-    }
+    scores = faithfulness_aucs(model.crop[None], model.mean_map[None], prob_pain, model.target, steps)
+    return {"steps": steps, **{name: float(values[0]) for name, values in scores.as_dict().items()}}

@@ -180,15 +180,3 @@ def fold_subset(ensemble: FoldEnsemble, folds: Sequence[int]) -> FoldEnsemble:
         return ensemble
     tails = [ensemble.tails[ensemble.folds.index(f)] for f in folds]
     return dataclasses.replace(ensemble, folds=list(folds), tails=tails)
-
-
-def restrict(
-    ensembles: Mapping[str, FoldEnsemble], match: DataMatch | None, request: str | Sequence[int] = OUT_OF_FOLD
-) -> tuple[dict[str, FoldEnsemble], dict[str, FoldChoice]]:
-    """Each ensemble restricted to its :func:`choose_folds` folds, and the choices themselves."""
-    chosen, choices = {}, {}
-    for name, ensemble in ensembles.items():
-        choice = choose_folds(ensemble.folds, match, request)
-        chosen[name] = fold_subset(ensemble, choice.folds)
-        choices[name] = choice
-    return chosen, choices

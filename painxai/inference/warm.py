@@ -95,10 +95,10 @@ class EnsembleStore:
     def _run_once_more(self, run: Run, models: Sequence[str]) -> None:
         """One more pass over every loaded model, in a new thread, once all are loaded.
 
-        Measured on the demo run (2 cores, 5 models x 10 folds): a model warmed right after its own
-        loading still took 1-1.5 s on its first call once the other models had been loaded and warmed
-        (0.1 s after); one pass over all of them at the end takes that cost here instead of on the first
-        photo. The cause is inside TensorFlow's runtime; this is measured, not explained.
+        A model warmed right after its own loading was still slow on its first call once the other models
+        had been loaded and warmed (bench/README.md, "Figures moved out of the code"); one pass over all of
+        them at the end takes that cost here instead of on the first photo. The cause is inside TensorFlow's
+        runtime; this is measured, not explained.
         """
         from painxai.explain.ensemble import warm_up
 
@@ -135,8 +135,8 @@ class EnsembleStore:
                 if self._warm:
                     self._run_once_more(run, models)
                     # The loaded models are some 600,000 Python objects that live as long as the process:
-                    # moved out of the collector's view, a full collection takes milliseconds instead of
-                    # 0.5 s with the interpreter held (a dashboard collects after every script run).
+                    # moved out of the collector's view, a full collection no longer walks them with the
+                    # interpreter held (a dashboard collects after every script run; bench/README.md).
                     gc.freeze()
 
             thread = threading.Thread(target=work, name=f"painxai-warm-{run.name}", daemon=True)

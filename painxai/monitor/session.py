@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from painxai.faces.crop import Box
 from painxai.monitor.timeline import PAIN, Alert, Alerter, Settings, Smoother
-from painxai.monitor.track import Box, FaceTracker
+from painxai.monitor.track import FaceTracker
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from painxai.runs.reader import FoldEnsemble, Run
 
 COMBINED = "combined"
-# Frames processed per second of video by default. Measured on the demo run (five models, 10 folds each; a
-# shared 2-core AMD EPYC): 277 ms per frame at p50, 406 ms at p95 (docs/MONITOR.md), so 3 a second keeps up.
+# Frames processed per second of video by default: what the demo run's five models keep up with on 2 cores
+# (the time per frame is measured in docs/MONITOR.md).
 DEFAULT_RATE = 3.0
 TIMELINE_COLUMNS: tuple[str, ...] = ("time_s", "model", "probability", "smoothed", "state", "face_found")
 

@@ -1,6 +1,6 @@
 """The downloadable summary of a monitoring session, built in memory: the timeline as CSV, and a PDF.
 
-The PDF (fpdf2, the same notice and table style as the photo report of :mod:`painxai.inference.report_doc`)
+The PDF (fpdf2, the same notice and table style as the photo report of :mod:`painxai.inference.photo_report`)
 holds a figure of the timeline (each model's smoothed probability, the combined one, the thresholds, the
 frames without a usable face and the alerts), the alerts, the frame counts and the provenance: the run, its
 data, weights and profile, the models, the settings, the source and the time. No frame is in it.
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from painxai.inference.report_doc import NOTICE, _latin1, _table
+from painxai.inference.photo_report import NOTICE, _latin1, _table
 from painxai.monitor.session import COMBINED
 from painxai.monitor.timeline import NO_PAIN, PAIN, UNKNOWN, Alert, Settings
 

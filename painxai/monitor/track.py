@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from painxai.faces.crop import Box
+
 if TYPE_CHECKING:
     from painxai.inference.gate import Screening
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from painxai.runs import layout
-from painxai.runs.weights import check_weights_file
+from painxai.runs.fold_weights import check_weights_file
 
 PHASES = ("head", "finetune", "end_to_end")
 _REDO = "delete the fold folder and run `painxai train ... --resume` to train that fold again"

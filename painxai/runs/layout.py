@@ -11,7 +11,7 @@ A run folder (docs/ARCHITECTURE.md, "Data on disk")::
 
 Formats (``run.json["format"]``): 1 = ``trained.weights.h5`` is the Keras weights file of the whole tail
 above ``phase2_cut_layer`` (ncnn: the whole model); 2 = it holds only the layers the fold trained, as
-``layers/<name>/<i>`` datasets (see :mod:`painxai.runs.weights`). Both are read.
+``layers/<name>/<i>`` datasets (see :mod:`painxai.runs.fold_weights`). Both are read.
 """
 
 from __future__ import annotations
@@ -81,6 +81,23 @@ def fold_folders(run: Path, model: str) -> dict[int, Path]:
         return {}
     found = {k: child for child in folder.iterdir() if child.is_dir() and (k := fold_number(child)) is not None}
     return dict(sorted(found.items()))
+
+
+def run_folders(root: Path, also: Path | None = None) -> list[Path]:
+    """The run folders directly under ``root`` (those with a run.json), newest run.json first; ``also``, a run
+    folder elsewhere (e.g. named on the command line), comes first when it holds a run.json and is not among
+    them. [] when ``root`` is absent. The runs are not opened: one that cannot be read is still listed."""
+    found = [path.parent for path in root.glob(f"*/{RUN_JSON}")] if root.is_dir() else []
+    runs = sorted(found, key=lambda path: (path / RUN_JSON).stat().st_mtime, reverse=True)
+    if also is not None and (also / RUN_JSON).is_file() and also.resolve() not in {p.resolve() for p in runs}:
+        runs.insert(0, also)
+    return runs
+
+
+def finished_folds_signature(run: Path) -> tuple[str, ...]:
+    """The sorted ``<model>/fold_<k>`` folders of ``run`` that hold a ``DONE`` marker: what changes when a fold
+    finishes (readers key their caches on it)."""
+    return tuple(sorted(str(done.parent.relative_to(run)) for done in run.glob(f"*/fold_*/{DONE}")))
 
 
 def model_order(names: list[str] | set[str], listed: list[str] | tuple[str, ...] = ()) -> list[str]:

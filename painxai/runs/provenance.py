@@ -13,6 +13,7 @@ the manifest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,12 +113,27 @@ class Provenance:
     """Which data, weights and profile produced a run's numbers.
 
     ``data_source``: "twin" or "real"; ``profile``: training profile name; ``weights``: model ->
-    "random" or "pretrained".
+    "random" or "pretrained"; ``weights_detail``: model -> run.json's description of its starting weights
+    (e.g. "random initialisation (seed 0)"); ``created``: when the run was started; ``versions``: package ->
+    version of the training environment.
     """
 
     data_source: str
     profile: str
     weights: dict[str, str] = field(default_factory=dict)
+    weights_detail: dict[str, str] = field(default_factory=dict)
+    created: str = "?"
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def versions_table(self, models: Sequence[str]) -> dict[str, str]:
+        """Name -> value lines for a report on ``models``: when the run was created, its profile, each model's
+        starting weights, then the package versions ("?" where run.json does not say)."""
+        return {
+            "run created": self.created,
+            "profile": self.profile,
+            **{f"{model} weights": self.weights_detail.get(model, "?") for model in models},
+            **self.versions,
+        }
 
     def describe(self) -> str:
         """One line, e.g. "synthetic twin · random weights (all models) · profile demo"."""

@@ -26,14 +26,13 @@ import pandas as pd
 
 from painxai.errors import PainxaiError
 from painxai.runs import layout
+from painxai.runs.fold_weights import is_layer_file, load_layer_weights, read_layer_weights, set_layer_weights
 from painxai.runs.health import FoldProblem, RunHealth, check_fold, check_initial
 from painxai.runs.layout import RunError
 from painxai.runs.provenance import DEFAULT_CROP_MARGIN, ModelInfo, Provenance, infer_data_source, model_info
-from painxai.runs.weights import is_layer_file, load_layer_weights, read_layer_weights, set_layer_weights
 
 __all__ = [
-    "FoldEnsemble", "FoldProblem", "ModelInfo", "Provenance", "Run", "RunError", "RunHealth", "list_runs",
-    "read_run_json",
+    "FoldEnsemble", "FoldProblem", "ModelInfo", "Provenance", "Run", "RunError", "RunHealth", "read_run_json",
 ]  # fmt: skip
 
 
@@ -202,15 +201,21 @@ class Run:
             manifest = self.manifest()
         except (PainxaiError, OSError, ValueError):  # a damaged manifest copy: "real" is the safe label
             manifest = None
-        weights = {}
+        weights, details = {}, {}
         for model in self.models(include_unfinished=True):
             info = model_info(self.config, model)
             if info is not None:
                 weights[model] = info.weights
+            settings = (self.config.get("model_settings") or {}).get(model)
+            if isinstance(settings, dict) and "weights" in settings:
+                details[model] = str(settings["weights"])
         return Provenance(
             data_source=infer_data_source(self.config, manifest),
             profile=str(self.config.get("profile", "unknown")),
             weights=weights,
+            weights_detail=details,
+            created=str(self.config.get("created", "?")),
+            versions={name: str(version) for name, version in (self.config.get("versions") or {}).items()},
         )
 
     # -- data of finished folds -------------------------------------------------------------------
@@ -373,18 +378,3 @@ def _load_fold_weights(target: Any, path: Path) -> None:
             f"{path}: cannot load these fold weights ({type(error).__name__}: {error}); delete the fold folder "
             "and run `painxai train ... --resume` to train that fold again"
         ) from error
-
-
-def list_runs(root: str | os.PathLike[str]) -> list[Run]:
-    """Runs directly under ``root`` (folders with a run.json), newest first; [] when ``root`` is absent."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    runs = []
-    for child in root.iterdir():
-        if (child / "run.json").is_file():
-            try:
-                runs.append(Run(child))
-            except RunError:
-                continue  # a run.json being replaced right now; it will be listed next time
-    return sorted(runs, key=lambda run: (run.path / "run.json").stat().st_mtime, reverse=True)

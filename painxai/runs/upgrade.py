@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from painxai.runs import layout, writer
+from painxai.runs.fold_weights import is_layer_file, layer_weights, load_layer_weights, write_layer_weights
 from painxai.runs.layout import RunError
 from painxai.runs.reader import Run
-from painxai.runs.weights import is_layer_file, layer_weights, load_layer_weights, write_layer_weights
 
 
 @dataclass

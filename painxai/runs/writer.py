@@ -31,9 +31,9 @@ import pandas as pd
 
 from painxai import atomic
 from painxai.runs import layout
+from painxai.runs.fold_weights import write_layer_weights
 from painxai.runs.layout import RunError
 from painxai.runs.reader import read_run_json
-from painxai.runs.weights import write_layer_weights
 
 
 @contextlib.contextmanager

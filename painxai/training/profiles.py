@@ -13,6 +13,7 @@ from pathlib import Path
 from painxai.errors import PainxaiError
 from painxai.faces.crop import DEFAULT_MARGIN
 
+
 def _model_names() -> tuple[str, ...]:
     """Every registered model, in registration order (Table 1's): ``painxai.models.model_names``."""
     from painxai.models import model_names
@@ -104,12 +105,8 @@ PROFILES: dict[str, Profile] = {
     "demo": Profile(
         name="demo",
         description="CPU demo on the twin: SPECS demo input sizes, 2 augmented samples per image, head-only "
-        "training on cached features (fine-tuning skipped: it costs 15-80 ms per image and epoch on 2 cores), "
-        "standardized head inputs in batches of 128 (a head step is compute-bound on 2 cores: 1.5-2x less time per "
-        "fold than batch 32 at the same accuracy), epoch caps; ncnn at 64 px on the original images only (it has "
-        "no cached features, so augmented samples would triple its cost), in batches of 4 instead of 16 with a "
-        "12-epoch cap (its cost is per image, its progress per update: 0.83-0.85 mean accuracy in 0.57-0.72x the "
-        "time of batch 8 with 20 epochs, 0.89)",
+        "training on cached standardized features in batches of 128 with epoch caps; ncnn on the original images "
+        "only, in batches of 4 with a 12-epoch cap (docs/TRAINING.md says why)",
         input_size="demo",
         augment_per_image=2,
         patience_head=8,
@@ -221,6 +218,7 @@ def parse_models(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise TrainError(f"unknown model(s) {unknown or text!r}; choose from {', '.join(known)} or 'all'")
     return tuple(sorted(set(names), key=known.index))
+
 
 
 def max_epochs(name: str, profile: Profile) -> int | None:

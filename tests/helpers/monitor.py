@@ -28,8 +28,8 @@ def probe_run(root: Path, clip: ClipPlan, folds: int = 2) -> Path:
     from painxai.faces.crop import crop_face
     from painxai.models import preprocess
     from painxai.runs import layout
+    from painxai.runs.fold_weights import write_layer_weights
     from painxai.runs.reader import Run
-    from painxai.runs.weights import write_layer_weights
 
     build_run(root, models=(MODEL,), k=folds, weights="random")
     training = replace(clip, seed=clip.seed + 1000, pain=((0.2 * clip.seconds, 0.55 * clip.seconds),),

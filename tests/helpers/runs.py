@@ -128,7 +128,7 @@ def build_run(
     from painxai.data.folds import folds_document
     from painxai.evaluation.metrics import fold_metrics, json_safe
     from painxai.runs import layout, writer
-    from painxai.runs.weights import layer_weights
+    from painxai.runs.fold_weights import layer_weights
 
     sizes = {**SMALL_SIZES, **(sizes or {})}
     if data is None:

@@ -25,8 +25,8 @@ NOTICE = (
 @dataclass(frozen=True)
 class ModelResult:
     """One model's verdict on the photo: fold-ensemble mean and std of the pain probability (0-1), how many
-    of its folds say pain (probability >= 0.5) out of how many, and its explanation overlay on the photo
-    ((H, W, 3) uint8)."""
+    of its folds say pain (probability >= ``painxai.labels.PAIN_THRESHOLD``) out of how many, and its
+    explanation overlay on the photo ((H, W, 3) uint8)."""
 
     model: str
     mean: float
