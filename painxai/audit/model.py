@@ -91,7 +91,7 @@ class _Worker:
 
         from painxai.explain.cam import cam_graph, forward, layer_output
         from painxai.explain.methods import method_class
-        from painxai.models import SPECS, preprocess
+        from painxai.models import SPECS
 
         self.ensemble, self.crops = ensemble, crops
         self.layer = SPECS[ensemble.name].explained_layer
@@ -104,7 +104,7 @@ class _Worker:
                                        else kind(self.model, self.layer, trunk=ensemble.trunk, **options))
         self.graph = cam_graph(self.model, self.layer)  # the probabilities, whatever the method
         self.grid = tuple(int(v) for v in layer_output(self.model, self.layer).shape[1:3])  # the baselines' grid
-        self.inputs = preprocess(ensemble.name, crops)
+        self.inputs = ensemble.preprocess(crops)
         trunk = ensemble.trunk if kind.level == "layer" else None
         self.features = self.inputs if trunk is None else forward(trunk, self.inputs)
 
@@ -119,9 +119,8 @@ class _Worker:
     def prob_pain(self, batch: np.ndarray) -> np.ndarray:
         """Pain probabilities (M,) of uint8 crops (M, S, S, 3) under the current weights."""
         from painxai.explain.cam import forward, prob_pain_from_logits
-        from painxai.models import preprocess
 
-        shared = preprocess(self.ensemble.name, batch)
+        shared = self.ensemble.preprocess(batch)
         shared = shared if self.ensemble.trunk is None else forward(self.ensemble.trunk, shared)
         return prob_pain_from_logits(self.graph.activations_and_logits(shared)[1].numpy())
 

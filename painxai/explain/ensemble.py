@@ -49,6 +49,10 @@ class FoldEnsembleLike(Protocol):
     trunk: keras.Model | None
     tails: list[keras.Model]
 
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """RGB uint8 crops -> the folds' float32 input (the preprocessing run.json records)."""
+        ...
+
 
 @dataclass(frozen=True)
 class EnsembleExplanation:
@@ -118,13 +122,13 @@ def ensemble_explain_per_fold(
 
 def _prepare(ensemble: FoldEnsembleLike, images: np.ndarray, layer: str | None) -> tuple[np.ndarray, str, np.ndarray]:
     """Checked uint8 crops (N, S, S, 3), the layer to explain, and the preprocessed float32 inputs."""
-    from painxai.models import SPECS, preprocess
+    from painxai.models import SPECS
 
     if not ensemble.tails:
         raise ValueError(f"the {ensemble.name} ensemble has no fold models")
     first = ensemble.trunk if ensemble.trunk is not None else ensemble.tails[0]
     images = check_crops(images, tuple(first.inputs[0].shape[1:3]))
-    return images, layer or SPECS[ensemble.name].explained_layer, preprocess(ensemble.name, images)
+    return images, layer or SPECS[ensemble.name].explained_layer, ensemble.preprocess(images)
 
 
 class FusedEnsemble:

@@ -42,6 +42,7 @@ from painxai.models.registry import (
     register_model,
     register_preprocessing,
     unregister_model,
+    unregister_preprocessing,
 )
 from painxai.models.specs import ModelSpec
 
@@ -72,5 +73,6 @@ __all__ = [
     "split_model",
     "trainable_layer_names",
     "unregister_model",
+    "unregister_preprocessing",
     "weights_status",
 ]

@@ -67,6 +67,16 @@ def register_preprocessing(name: str, function: PreprocessFunction) -> Preproces
     return function
 
 
+def unregister_preprocessing(name: str) -> None:
+    """Remove the preprocessing ``name``; a ValueError while a registered model still names it."""
+    users = [spec.name for spec in SPECS.values() if spec.preprocessing == name]
+    if users:
+        raise ValueError(f"preprocessing {name!r} is still used by {', '.join(users)}")
+    if name not in _PREPROCESSING:
+        raise ValueError(f"preprocessing {name!r} is not registered")
+    del _PREPROCESSING[name]
+
+
 def preprocessing_function(name: str) -> PreprocessFunction:
     """The preprocessing registered as ``name``; RequestError listing the known ones otherwise."""
     try:
