@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import typer
 from rich.progress import (
@@ -82,6 +82,14 @@ def _progress() -> Progress:
     )
 
 
+class Overrides(TypedDict, total=False):
+    """The ``TrainConfig`` fields the command line sets; None = the profile's value."""
+
+    max_epochs_head: int | None
+    max_epochs_finetune: int | None
+    augment_per_image: int | None
+
+
 def run_training(
     manifest: Path,
     folds: Path,
@@ -92,7 +100,7 @@ def run_training(
     weights: str | None,
     resume: bool,
     seed: int,
-    overrides: dict[str, int | None] | None = None,
+    overrides: Overrides | None = None,
     allow_cpu: bool = True,
 ) -> None:
     """Run :func:`painxai.training.protocol.train` with progress bars and turn expected errors into messages.
@@ -115,7 +123,7 @@ def run_training(
             weights=weights,
             resume=resume,
             seed=seed,
-            **(overrides or {}),
+            **(overrides or Overrides()),
         )
         check_gpu(config, allow_cpu)
         with _progress() as progress:
@@ -188,11 +196,11 @@ def train_command(
     ),
 ) -> None:
     """Train models over the leave-subjects-out folds with the paper's two-phase protocol."""
-    overrides = {
-        "max_epochs_head": max_epochs_head,
-        "max_epochs_finetune": max_epochs_finetune,
-        "augment_per_image": augment_per_image,
-    }
+    overrides = Overrides(
+        max_epochs_head=max_epochs_head,
+        max_epochs_finetune=max_epochs_finetune,
+        augment_per_image=augment_per_image,
+    )
     run_training(manifest, folds, models, profile, out, fold, weights, resume, seed, overrides, allow_cpu)
 
 

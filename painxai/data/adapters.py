@@ -73,7 +73,8 @@ def icope_manifest(
     root = Path(root)
     if not root.is_dir():
         raise ManifestError(f"{root}: not a folder")
-    rows, skipped = [], Counter()
+    rows: list[dict[str, object]] = []
+    skipped: Counter[str] = Counter()
     for image in _image_files(root):
         parsed = icope_stimulus(image.name)
         if parsed is None:

@@ -10,6 +10,7 @@ A region mask is stored as a *label map*: a uint8 image the size of the photo wh
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ REGION_GROUPS: dict[str, tuple[str, ...]] = {
 PAINT_ORDER: tuple[str, ...] = ("chin", "nose", "forehead_brow", "nasolabial", "eyes", "mouth")
 
 
-def mask_path(image_path: str | Path) -> Path:
+def mask_path(image_path: str | os.PathLike[str]) -> Path:
     """Where the ground-truth region label map of ``image_path`` lives (twin images only)."""
     image_path = Path(image_path)
     return image_path.with_name(f"{image_path.stem}.regions.png")
@@ -64,7 +65,7 @@ class RegionMaskError(PainxaiError):
     """A stored region label map that does not belong with its image (unreadable, wrong size or values)."""
 
 
-def read_label_map(image_path: str | Path, shape: tuple[int, ...]) -> np.ndarray | None:
+def read_label_map(image_path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.ndarray | None:
     """The ground-truth label map (H, W) uint8 stored beside ``image_path``, or None when there is none.
 
     ``shape``: the image's shape (H, W, ...) as loaded. One rule for every reader: no file gives None (the

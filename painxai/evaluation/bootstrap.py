@@ -51,19 +51,20 @@ def subject_bootstrap(
     Non-finite values are left out (with their images). With one subject the interval is that subject's
     mean on both sides (nothing to resample); with no value everything is None.
     """
-    values = np.asarray(values, dtype=np.float64)
-    subjects = np.asarray(subjects)
-    if values.shape != subjects.shape or values.ndim != 1:
-        raise ValueError(f"values and subjects must be (N,) of one length; got {values.shape}, {subjects.shape}")
-    keep = np.isfinite(values)
-    values, subjects = values[keep], subjects[keep]
-    if not values.size:
+    all_values, all_subjects = np.asarray(values, dtype=np.float64), np.asarray(subjects)
+    if all_values.shape != all_subjects.shape or all_values.ndim != 1:
+        raise ValueError(
+            f"values and subjects must be (N,) of one length; got {all_values.shape}, {all_subjects.shape}"
+        )
+    keep = np.isfinite(all_values)
+    kept, kept_subjects = all_values[keep], all_subjects[keep]
+    if not kept.size:
         return Interval(None, None, None, 0, 0)
-    names, group = np.unique(subjects, return_inverse=True)
-    sums = np.bincount(group, weights=values, minlength=len(names))
+    names, group = np.unique(kept_subjects, return_inverse=True)
+    sums = np.bincount(group, weights=kept, minlength=len(names))
     counts = np.bincount(group, minlength=len(names)).astype(np.float64)
     drawn = resample_counts(len(names), resamples, seed)
     means = (drawn @ sums) / (drawn @ counts)  # every resample draws at least one subject with images
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
-    return Interval(float(values.mean()), float(low), float(high), int(values.size), len(names))
+    return Interval(float(kept.mean()), float(low), float(high), int(kept.size), len(names))

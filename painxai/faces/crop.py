@@ -20,6 +20,7 @@ exception: outside the photo there is no region, so they are filled with 0.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,13 @@ def _check_box(box: Box) -> Box:
     x0, y0, x1, y1 = values
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"box {values} must have x0 < x1 and y0 < y1")
-    return values  # type: ignore[return-value]
+    return values
+
+
+def as_box(values: Iterable[float]) -> Box:
+    """Four numbers ``(x0, y0, x1, y1)`` (a manifest's, a detector's, a caller's) as a Box of Python floats."""
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return (x0, y0, x1, y1)
 
 
 def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from painxai.errors import RequestError
-from painxai.faces.crop import Box
+from painxai.faces.crop import Box, as_box
 from painxai.faces.model_files import MODEL_CACHE, ModelFileError, model_path
 from painxai.native_logs import native_stderr
 
@@ -84,7 +84,7 @@ def _mediapipe_detector(model_file: Path) -> Any:
 
 
 def _haar_detector() -> Any:
-    import cv2
+    import cv2.data  # binds cv2 too; cv2.data is where the cascades are
 
     cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
     if cascade.empty():
@@ -193,6 +193,7 @@ def detect_faces(image: np.ndarray, min_score: float = 0.5, method: Method = "au
 
 def _verdict(faces: list[Face], detector: Literal["mediapipe", "haar"], fallback_reason: str) -> FaceSearch:
     """Wrap the faces with a status and a message a user can act on."""
+    status: Literal["none", "one", "several"]
     if not faces:
         status, text = "none", "No face found: draw the box by hand."
     elif len(faces) == 1:
@@ -220,7 +221,7 @@ def locate_face(image: np.ndarray, box: Box | None = None) -> tuple[Box | None, 
     Returns (box or None when nothing was found, the search or None when not run, the Face used).
     """
     if box is not None:
-        return box, None, Face(box=tuple(float(v) for v in box), score=1.0, keypoints=None)
+        return box, None, Face(box=as_box(box), score=1.0, keypoints=None)
     search = detect_faces(image)
     face = search.primary
     return (None if face is None else face.box), search, face

@@ -68,7 +68,7 @@ class Video:
         if not isinstance(source, bytes) and not Path(source).is_file():
             raise VideoError(f"{self.name}: no such file; give the path of an mp4, avi, webm or mov video")
         try:
-            self._container = av.open(where)
+            self._container = av.open(where, "r")
         except av.error.InvalidDataError:
             if isinstance(source, bytes):
                 head = source[:12]
@@ -117,7 +117,7 @@ class Video:
 
         where = io.BytesIO(self._where) if isinstance(self._where, bytes) else str(self._where)
         count, last = 0, None
-        with av.open(where) as scan:
+        with av.open(where, "r") as scan:
             stream = scan.streams.video[0]
             try:
                 for packet in scan.demux(stream):
@@ -128,7 +128,8 @@ class Video:
                             last = end if last is None else max(last, end)
             except av.error.FFmpegError:
                 pass  # a damaged stream: reported with its time when the frames are decoded
-            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            first_pts, time_base = stream.start_time, stream.time_base
+            start = float(first_pts * time_base) if first_pts is not None and time_base is not None else 0.0
         if count == 0:
             self.close()
             raise VideoError(f"{self.name}: holds no video frames; record the video again")

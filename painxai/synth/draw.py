@@ -68,7 +68,7 @@ def render(look: SubjectLook, shot: Shot, cues: dict[str, float]) -> Rendering:
     # The camera's light fall-off, blur and noise are applied before the enlargement, so that big
     # photos cost no more than small ones; the enlarged noise looks like a compressed sensor's.
     canvas = camera(canvas, shot, zoom)
-    matrix = cv2.getRotationMatrix2D(center, shot.roll, 1.0 / zoom)
+    matrix: np.ndarray = cv2.getRotationMatrix2D(center, shot.roll, 1.0 / zoom)
     matrix[:, 2] += (shot.center[0] - center[0], shot.center[1] - center[1])
     image = cv2.warpAffine(canvas, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     label_map = cv2.warpAffine(labels, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)

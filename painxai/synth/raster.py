@@ -93,7 +93,7 @@ class Raster:
                 cv2.fillPoly(canvas, polylines, 255, cv2.LINE_AA, SHIFT)
             else:
                 cv2.polylines(canvas, polylines, draw == "closed", 255, stroke, cv2.LINE_AA, SHIFT)
-        values = canvas.astype(np.float32) / 255.0
+        values: np.ndarray = canvas.astype(np.float32) / 255.0
         if sigma and values.size:
             values = cv2.GaussianBlur(values, (0, 0), sigma)
         return Patch(values, slice(r0, r1), slice(c0, c1))

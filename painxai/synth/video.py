@@ -207,6 +207,7 @@ def write_clip(
         container_format = "yuv4mpegpipe" if codec == "rawvideo" else None
         with av.open(str(tmp), "w", format=container_format or path.suffix.lstrip(".")) as container:
             stream = container.add_stream(codec, rate=_rate(plan.fps))
+            assert isinstance(stream, av.VideoStream)  # CODECS are video codecs
             stream.width, stream.height = plan.frame
             stream.pix_fmt = "yuv420p"
             if codec == "libx264":

@@ -327,9 +327,9 @@ def augment_image(
     size = crop.shape[0]
     if label_map is not None and label_map.shape != crop.shape[:2]:
         raise AugmentError(f"label map shape {label_map.shape} differs from the crop's {crop.shape[:2]}")
-    use_detector = settings.check_detector and detector is not None and box_in_crop is not None
+    check_with = detector if settings.check_detector and box_in_crop is not None else None
     redrawn: Counter[str] = Counter()
-    reason = None
+    reason: str  # set by every refusal; max_tries >= 1
     for _ in range(settings.max_tries):
         params = draw_params(rng, settings, size)
         matrix = sample_matrix(params, size)
@@ -339,7 +339,7 @@ def augment_image(
             reason = REASON_OUTSIDE
         else:
             image, moved_map = warp_sample(crop, params, settings.fill, label_map)
-            if use_detector and not detected_in(detector, image, moved_box):
+            if check_with is not None and moved_box is not None and not detected_in(check_with, image, moved_box):
                 reason = REASON_UNDETECTED
             else:
                 moved_points = apply_affine(matrix, points) if points is not None else None

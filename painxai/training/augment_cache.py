@@ -27,7 +27,7 @@ import pandas as pd
 
 from painxai import atomic
 from painxai.data.regions import read_label_map
-from painxai.faces.crop import Box
+from painxai.faces.crop import Box, as_box
 from painxai.hashing import file_digest
 from painxai.training.augment import (
     PARAM_COLUMNS,
@@ -111,7 +111,7 @@ def _sample_rng(seed: int, content_sha1: str, index: int) -> np.random.Generator
 def _detector_boxes(image: np.ndarray) -> list[Box]:
     from painxai.faces.detection import detect_faces
 
-    return [tuple(float(v) for v in face.box) for face in detect_faces(image).faces]
+    return [as_box(face.box) for face in detect_faces(image).faces]
 
 
 def detector_name() -> str | None:
@@ -149,7 +149,7 @@ def _augment_one(job: _Job) -> dict[str, np.ndarray]:
         from painxai.faces.detection import detect_faces
 
         primary = detect_faces(photo).primary
-        box, box_source = (tuple(float(v) for v in primary.box), "detected") if primary else (None, "centre")
+        box, box_source = (as_box(primary.box), "detected") if primary else (None, "centre")
     elif box is None:
         box_source = "centre"
     crop, transform = crop_face(photo, box, settings.crop_size, settings.margin)
@@ -175,6 +175,7 @@ def _augment_one(job: _Job) -> dict[str, np.ndarray]:
         )
         redrawn.update(outcome.redrawn)
         if outcome.sample is None:
+            assert outcome.given_up is not None  # a sample given up says why
             given_up[outcome.given_up] += 1
             continue
         images.append(outcome.sample.image)
@@ -187,7 +188,7 @@ def _augment_one(job: _Job) -> dict[str, np.ndarray]:
         "crop_box": box_source,
         "missed_in_crop": missed_in_crop,
     }
-    record = {
+    record: dict[str, np.ndarray] = {
         "images": np.asarray(images, dtype=np.uint8).reshape(-1, size, size, 3),
         "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
         "params": np.asarray(params, dtype=np.float32).reshape(-1, len(PARAM_COLUMNS)),
@@ -197,7 +198,7 @@ def _augment_one(job: _Job) -> dict[str, np.ndarray]:
         record["label_maps"] = np.asarray(maps, dtype=np.uint8).reshape(-1, size, size)
     if job.cache_file is not None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **record)
+        np.savez_compressed(buffer, allow_pickle=False, **record)  # plain arrays, as np.load reads them
         atomic.write_bytes(job.cache_file, buffer.getvalue())
     return record
 
@@ -268,7 +269,7 @@ def augment_manifest(
     jobs = []
     for row in rows.itertuples(index=False):
         manifest_box = getattr(row, "face_box", None)
-        manifest_box = tuple(float(v) for v in manifest_box) if isinstance(manifest_box, Iterable) else None
+        manifest_box = as_box(manifest_box) if isinstance(manifest_box, Iterable) else None
         content = file_digest(row.path, "sha1")
         box_text = f"found-by-{detector}" if manifest_box is None else ",".join(f"{v:g}" for v in manifest_box)
         name = hashlib.sha1(f"{content}|{box_text}|{seed}|{key}".encode(), usedforsecurity=False).hexdigest()
@@ -288,7 +289,8 @@ def augment_manifest(
         cached += 1
         if progress:
             progress(cached, len(jobs))
-    return _assemble(rows, records, settings, use_detector, len(todo), time.perf_counter() - started)
+    done = [record for record in records if record is not None]  # all of them by now
+    return _assemble(rows, done, settings, use_detector, len(todo), time.perf_counter() - started)
 
 
 def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[dict[str, np.ndarray]]:
@@ -322,7 +324,7 @@ def _single_threaded() -> None:
 
 def _assemble(
     rows: pd.DataFrame,
-    records: list[dict[str, np.ndarray] | None],
+    records: list[dict[str, np.ndarray]],
     settings: AugmentSettings,
     use_detector: bool,
     computed: int,
@@ -340,7 +342,7 @@ def _assemble(
     given_up: Counter[str] = Counter()
     crop_boxes: Counter[str] = Counter()
     labels, subjects, sources = [], [], []
-    every_map = all(record is not None and "label_maps" in record for record in records) and bool(records)
+    every_map = all("label_maps" in record for record in records) and bool(records)
     for row, record in zip(rows.itertuples(index=False), records, strict=True):
         counts = json.loads(str(record["counts"]))
         redrawn.update(counts["redrawn"])

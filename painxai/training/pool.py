@@ -31,8 +31,10 @@ from painxai import atomic
 from painxai.data.folds import fold_subjects, validation_subjects
 from painxai.data.images import resize_images
 from painxai.errors import PainxaiError
-from painxai.faces.crop import DEFAULT_MARGIN
+from painxai.faces.crop import DEFAULT_MARGIN, Box
 from painxai.labels import CLASSES, NOPAIN, PAIN
+from painxai.training.augment import AugmentSettings
+from painxai.training.augment_cache import AugmentReport, augment_manifest
 
 CROP_SOURCES = ("manifest", "detected", "centre")
 # Bump when the crop procedure changes, so old caches are not reused.
@@ -123,15 +125,15 @@ def label_values(labels: Iterable[str]) -> np.ndarray:
     return np.asarray(values, dtype=np.int8)
 
 
-def _face_box(image: np.ndarray, box: tuple[float, float, float, float] | None) -> tuple[object, str]:
+def _face_box(image: np.ndarray, box: Box | None) -> tuple[Box | None, str]:
     """The box to crop and where it came from: the manifest's, a detected one, or None (centre)."""
     if box is not None:
         return box, "manifest"
     from painxai.faces.detection import detect_faces
 
-    search = detect_faces(image)
-    if search.faces:
-        return search.primary.box, "detected"
+    primary = detect_faces(image).primary
+    if primary is not None:
+        return primary.box, "detected"
     return None, "centre"
 
 
@@ -209,8 +211,6 @@ def build_pool(
     parts_images, parts_labels, parts_subjects, parts_rows = [crops.images], [labels], [subjects], [rows]
     report: dict = {}
     if per_image > 0 and augment_subjects:
-        from painxai.training.augment_cache import augment_manifest
-
         settings = augment_settings(per_image, size, margin)
         out_dir = Path(cache_dir) / "augment" if cache_dir is not None else None
         augmented = augment_manifest(manifest, out_dir, settings, seed, subjects=list(augment_subjects))
@@ -235,11 +235,9 @@ def build_pool(
     )
 
 
-def augment_settings(per_image: int, size: int, margin: float) -> object:
+def augment_settings(per_image: int, size: int, margin: float) -> AugmentSettings:
     """The paper's augmentation settings (:class:`painxai.training.augment.AugmentSettings` defaults) with
     ``per_image`` samples of ``size`` px crops enlarged by ``margin``."""
-    from painxai.training.augment import AugmentSettings
-
     return AugmentSettings(per_image=per_image, crop_size=size, margin=margin)
 
 
@@ -248,15 +246,11 @@ def _are_names(labels: object) -> bool:
     return first.size > 0 and isinstance(first[0], str)
 
 
-def _report_dict(report: object) -> dict:
+def _report_dict(report: AugmentReport) -> dict:
     """The augmentation report as plain JSON-ready data."""
     import dataclasses
 
-    if dataclasses.is_dataclass(report):
-        return json.loads(json.dumps(dataclasses.asdict(report), default=str))
-    if isinstance(report, dict):
-        return json.loads(json.dumps(report, default=str))
-    return {"report": str(report)}
+    return json.loads(json.dumps(dataclasses.asdict(report), default=str))
 
 
 def fold_indices(
