@@ -103,7 +103,8 @@ class _Worker:
         self.cam: ExplanationMethod = (kind(self.model, self.layer, **options) if kind.level == "layer"
                                        else kind(self.model, self.layer, trunk=ensemble.trunk, **options))
         self.graph = cam_graph(self.model, self.layer)  # the probabilities, whatever the method
-        self.grid = tuple(int(v) for v in layer_output(self.model, self.layer).shape[1:3])  # the baselines' grid
+        grid_h, grid_w = layer_output(self.model, self.layer).shape[1:3]
+        self.grid = (int(grid_h), int(grid_w))  # the baselines' grid: the explained layer's
         self.inputs = ensemble.preprocess(crops)
         trunk = ensemble.trunk if kind.level == "layer" else None
         self.features = self.inputs if trunk is None else forward(trunk, self.inputs)

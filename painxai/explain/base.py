@@ -109,7 +109,8 @@ class _InputGraph:
         signature = tf.TensorSpec((None, *first.inputs[0].shape[1:]), tf.float32)
 
         def logits_of(batch: tf.Tensor) -> tf.Tensor:
-            shared = batch if trunk_ref is None else trunk_ref()(batch, training=False)
+            live_trunk = None if trunk_ref is None else trunk_ref()
+            shared = batch if live_trunk is None else live_trunk(batch, training=False)
             return head(shared, training=False)
 
         @tf.function(input_signature=[signature, tf.TensorSpec((self.units,), tf.float32)])

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from painxai.explain.cam import ClassTarget
 
-DEFAULT_MASKS = 256
+DEFAULT_MASKS = 128
 DEFAULT_GRID = 6
 DEFAULT_KEEP = 0.5
 
