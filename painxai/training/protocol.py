@@ -348,7 +348,7 @@ def _precision(mixed: bool | None) -> Iterator[str]:
     """Set Keras's global dtype policy for a run and restore the previous one afterwards; yields its name.
 
     ``mixed``: None = ``mixed_float16`` exactly when a GPU is present (on CPU float16 is slower), True
-    or False to force it. Model outputs and the loss stay float32 either way (see ``models.registry``).
+    or False to force it. Model outputs and the loss stay float32 either way (see ``models.networks``).
     """
     import keras
 
