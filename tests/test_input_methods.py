@@ -190,3 +190,39 @@ def test_painxai_explain_help_names_every_method():
     assert result.exit_code == 0
     for name in METHODS:
         assert name in result.output
+
+
+def test_an_ensemble_explains_input_methods_fold_by_fold_through_the_trunk():
+    from painxai.explain.ensemble import ensemble_explain
+    from painxai.models import SPECS, build, preprocess, split_model
+    from painxai.runs.reader import FoldEnsemble
+
+    network = build("vgg16", input_shape=(32, 32, 3), weights=None, seed=0)
+    trunk, template = split_model(network, SPECS["vgg16"].phase2_cut_layer)
+    tails = []
+    for fold in range(2):  # two "folds" with different tail weights
+        tail = keras.models.clone_model(template)
+        keras.utils.set_random_seed(20 + fold)
+        tail.set_weights([np.random.normal(0, 0.05, w.shape).astype(np.float32) for w in tail.get_weights()])
+        tails.append(tail)
+    ensemble = FoldEnsemble(name="vgg16", folds=[1, 2], trunk=trunk, tails=tails, size=32)
+    crops = np.random.default_rng(9).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    explanation = ensemble_explain(ensemble, crops, method="integrated_gradients", steps=2)
+    assert explanation.maps.shape == (2, 2, 32, 32) and explanation.folds == [1, 2]
+    import tensorflow as tf
+
+    inputs = tf.constant(preprocess("vgg16", crops))
+    for index, tail in enumerate(tails):  # a naive eager loop: two midpoints, the pain logit, through the trunk
+        probe = keras.Model(tail.inputs[0], tail.get_layer("logits").output)
+        total = np.zeros(inputs.shape, np.float64)
+        for alpha in (0.25, 0.75):
+            with tf.GradientTape() as tape:
+                point = alpha * inputs
+                tape.watch(point)
+                value = tf.reduce_sum(probe(trunk(point))[:, 1])
+            total += tape.gradient(value, point).numpy() / 2
+        expected = np.maximum((inputs.numpy() * total).sum(axis=-1), 0)
+        assert expected.max() > 0
+        np.testing.assert_allclose(explanation.maps[index], expected, rtol=1e-3, atol=1e-4 * expected.max())
+    np.testing.assert_allclose(explanation.prob_pain, ensemble.predict(crops), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(explanation.maps[0], explanation.maps[1])  # each fold its own map
