@@ -77,8 +77,8 @@ def check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int
         raise ValueError(f"{name} needs inputs of at least {spec.min_input_size}x{spec.min_input_size} pixels, "
                          f"got {height}x{width}")
     side_problem = get_entry(name).side_problem
-    for side in dict.fromkeys((height, width)) if side_problem is not None else ():
-        problem = side_problem(side)
+    problems = [(side, side_problem(side)) for side in dict.fromkeys((height, width))] if side_problem else []
+    for side, problem in problems:
         if problem is not None:
             raise ValueError(f"{name} cannot take a side of {side} px: {problem}")
     return height, width, 3
