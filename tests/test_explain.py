@@ -169,7 +169,7 @@ def test_public_gradcam_on_registry_models(name: str, size: int) -> None:
 
     model = build(name, input_shape=(size, size, 3), weights=None, seed=1)
     crops = np.random.default_rng(2).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
-    inputs, layer = preprocess(name, crops), SPECS[name].last_conv_layer
+    inputs, layer = preprocess(name, crops), SPECS[name].explained_layer
     # With random weights one class's map can be all zero (ReLU); both targets together never are.
     ours = np.concatenate([gradcam(model, crops), gradcam(model, crops, target="nopain")])
     if SPECS[name].output == "softmax2":
