@@ -21,6 +21,7 @@ import numpy as np
 
 from painxai.errors import RequestError
 from painxai.explain.attribution import region_shares
+from painxai.explain.methods import DEFAULT_METHOD
 from painxai.faces.crop import Box, CropTransform, crop_face
 from painxai.inference.out_of_fold import OUT_OF_FOLD, DataMatch, FoldChoice, choose_folds, fold_subset
 from painxai.labels import PAIN, PAIN_THRESHOLD
@@ -37,7 +38,7 @@ class ExplanationRequest:
     """What each map explains: ``method`` (a name of :data:`painxai.explain.methods.METHODS`), the ``target``
     class ("pain" | "nopain") and the ``layer`` (None: each model's explained layer; input methods ignore it)."""
 
-    method: str = "gradcam"
+    method: str = DEFAULT_METHOD
     target: str = PAIN
     layer: str | None = None
 
