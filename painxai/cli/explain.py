@@ -119,7 +119,9 @@ def explain(
     atomic.write_json(out / "explain.json", report)
     _print_table(report)
     console.print(assessment.consensus)
-    console.print(next(iter(assessment.models.values())).fold_choice.note)
+    first_choice = next(iter(assessment.models.values())).fold_choice  # add_model always records it
+    if first_choice is not None:
+        console.print(first_choice.note)
     console.print(f"wrote {len(assessment.models)} overlay(s), side_by_side_{method}.png and explain.json to {out}")
 
 
