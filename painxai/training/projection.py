@@ -6,9 +6,10 @@ TensorFlow sees no GPU stops and prints :func:`cpu_projection`, and goes on only
 
 The projection is arithmetic, not a run: each model's epochs are the paper's mean (Table 2, about ten of
 them in phase 1, the head on cached features), and each epoch costs the measured seconds per training
-sample below. The costs were measured with ``bench/bench_train.py`` on a 2-core AMD EPYC (Zen 4, AVX-512) at
-the paper's input sizes (bench/README.md, "Projection of the paper profile"); a CPU without AVX-512 is
-slower, so the figure is a lower bound there.
+sample that each model's spec declares (``ModelSpec.cpu_seconds_per_sample``). The costs were measured
+with ``bench/bench_train.py`` on a 2-core AMD EPYC (Zen 4, AVX-512) at the paper's input sizes
+(bench/README.md, "Projection of the paper profile"); a CPU without AVX-512 is slower, so the figure is a
+lower bound there.
 """
 
 from __future__ import annotations
