@@ -137,3 +137,17 @@ def test_the_dashboard_shows_the_sixth_model(sixth_run: Path, monkeypatch: pytes
     at = open_page("app_pages/models.py")
     assert not at.exception
     assert any(f"`{NAME}`" in str(element.value) for element in at.markdown)
+
+
+def test_the_registry_refuses_taken_names_and_unknown_preprocessing(sixth: str) -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(SPEC, sixth_base)
+    with pytest.raises(ValueError, match="register its preprocessing"):
+        register_model(dataclasses.replace(SPEC, name="seventh", preprocessing="nowhere"), sixth_base)
+    with pytest.raises(ValueError, match="still used by sixth"):
+        unregister_preprocessing(SPEC.preprocessing)
+    with pytest.raises(ValueError, match="already registered"):
+        register_preprocessing(SPEC.preprocessing, lambda pixels: pixels)
+    assert model_names()[-1] == sixth
