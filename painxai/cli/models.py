@@ -103,7 +103,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     for state in statuses:
         if state.base_weights is None:
             label, where = "not needed", "trained from scratch"
-        elif state.path is None:
+        elif state.path is None or state.size_bytes is None:  # both None together
             label, where = "[red]missing[/]", f"painxai weights fetch --model {state.name}"
         else:
             label, where = "[green]ready[/]", f"{state.path} ({state.size_bytes / 1e6:.0f} MB)"

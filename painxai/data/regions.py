@@ -119,7 +119,7 @@ CUE_COLUMNS: tuple[str, ...] = ("cue_brow", "cue_eyes", "cue_nasolabial", "cue_m
 TRUTH_FILE = "truth.csv"
 
 
-def read_cue_intensities(folder: str | Path) -> dict[str, np.ndarray] | None:
+def read_cue_intensities(folder: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
     """Absolute image path -> its cue intensities (R,) float64 in ``CUE_REGIONS`` order, from
     ``folder/truth.csv`` (paths in it are relative to ``folder``); None when the data have no such file (real
     data). A file that cannot be read or lacks a column raises RegionMaskError naming the file and line."""

@@ -24,7 +24,7 @@ import pandas as pd
 
 from painxai.errors import PainxaiError
 from painxai.evaluation import metrics as evaluation
-from painxai.evaluation import stats as statistics
+from painxai.evaluation import stats
 from painxai.labels import PAIN_THRESHOLD
 from painxai.models import SPECS
 from painxai.runs import layout
@@ -73,7 +73,7 @@ class ReportError(PainxaiError):
     """A run folder that cannot be reported on."""
 
 
-def _as_float(value: object) -> float:
+def _as_float(value: float | None) -> float:
     """A metrics.json number, with null (written for NaN by strict writers) read as NaN."""
     return math.nan if value is None else float(value)
 
@@ -126,12 +126,12 @@ class Report:
     per_fold: pd.DataFrame
     table2: pd.DataFrame
     calibration: pd.DataFrame
-    statistics: dict[str, statistics.Comparison]
+    statistics: dict[str, stats.Comparison]
     statistics_skipped: dict[str, str]
     notes: list[str] = field(default_factory=list)
-    caveat: str = statistics.CAVEAT
+    caveat: str = stats.CAVEAT
     skipped_folds: list[str] = field(default_factory=list)
-    statistics_pretrained: dict[str, statistics.Comparison] = field(default_factory=dict)
+    statistics_pretrained: dict[str, stats.Comparison] = field(default_factory=dict)
     statistics_pretrained_skipped: dict[str, str] = field(default_factory=dict)
     table2_paper: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -166,7 +166,7 @@ class Report:
         statistics_json: dict[str, dict] = {m: c.to_dict() for m, c in self.statistics.items()}
         statistics_json.update({m: {"skipped": reason} for m, reason in self.statistics_skipped.items()})
         pretrained_json: dict[str, dict] = {
-            m: {**c.to_dict(), "verdict": statistics.paper_claim_verdict(c)}
+            m: {**c.to_dict(), "verdict": stats.paper_claim_verdict(c)}
             for m, c in self.statistics_pretrained.items()
         }
         pretrained_json.update({m: {"skipped": reason} for m, reason in self.statistics_pretrained_skipped.items()})
@@ -245,7 +245,7 @@ class Report:
             lines += _markdown_comparison(self.statistics[metric], percent=metric in PERCENT_METRICS)
         lines += ["## Statistics among the pretrained models (the paper's claim)", ""]
         lines += [
-            f"Models: {', '.join(statistics.PRETRAINED_MODELS)}, the four the paper fine-tuned from pretrained "
+            f"Models: {', '.join(stats.PRETRAINED_MODELS)}, the four the paper fine-tuned from pretrained "
             "bases, whatever weights this run started from; N-CNN, trained from scratch there, left out.",
             "",
         ]
@@ -255,7 +255,7 @@ class Report:
                 lines += [f"Skipped: {self.statistics_pretrained_skipped[metric]}", ""]
                 continue
             comparison = self.statistics_pretrained[metric]
-            lines += [statistics.paper_claim_verdict(comparison), ""]
+            lines += [stats.paper_claim_verdict(comparison), ""]
             lines += _markdown_comparison(comparison, percent=metric in PERCENT_METRICS)
         if self.notes:
             lines += ["## Notes", "", *(f"- {note}" for note in self.notes), ""]
@@ -299,7 +299,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _markdown_comparison(comparison: statistics.Comparison, percent: bool) -> list[str]:
+def _markdown_comparison(comparison: stats.Comparison, percent: bool) -> list[str]:
     """One metric's statistics as markdown: Friedman, ranks with CD and cliques, then the pairwise tests."""
     lines = [f"Compared on {len(comparison.folds)} folds finished by every model: {comparison.folds}.", ""]
     if comparison.friedman_statistic is not None:
@@ -469,9 +469,9 @@ def _test_train_ratio(root: Path, per_fold: pd.DataFrame, folds: list[int], note
 
 def _compare_pretrained(
     root: Path, per_fold: pd.DataFrame, alpha: float, notes: list[str]
-) -> tuple[dict[str, statistics.Comparison], dict[str, str]]:
+) -> tuple[dict[str, stats.Comparison], dict[str, str]]:
     """:func:`_compare` over the pretrained models' folds only; its notes join ``notes`` unless already there."""
-    rows = per_fold[per_fold["model"].isin(statistics.PRETRAINED_MODELS)]
+    rows = per_fold[per_fold["model"].isin(stats.PRETRAINED_MODELS)]
     if rows.empty:
         return {}, dict.fromkeys(TABLE2_METRICS, "no pretrained model has finished folds")
     own_notes: list[str] = []
@@ -482,9 +482,9 @@ def _compare_pretrained(
 
 def _compare(
     root: Path, per_fold: pd.DataFrame, alpha: float, notes: list[str]
-) -> tuple[dict[str, statistics.Comparison], dict[str, str]]:
+) -> tuple[dict[str, stats.Comparison], dict[str, str]]:
     """Per Table-2 metric, the model comparison on common finished folds, or why it was skipped."""
-    comparisons: dict[str, statistics.Comparison] = {}
+    comparisons: dict[str, stats.Comparison] = {}
     skipped: dict[str, str] = {}
     models = list(dict.fromkeys(per_fold["model"]))
     if len(models) < 2:
@@ -509,5 +509,5 @@ def _compare(
             notes.append(f"{metric} statistics leave out fold(s) {dropped}, where {metric} is undefined for some model")
         if metric in PERCENT_METRICS:
             scores = scores * 100.0
-        comparisons[metric] = statistics.compare_models(scores, ratio, alpha, HIGHER_IS_BETTER[metric])
+        comparisons[metric] = stats.compare_models(scores, ratio, alpha, HIGHER_IS_BETTER[metric])
     return comparisons, skipped

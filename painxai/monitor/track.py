@@ -68,9 +68,9 @@ class FaceTracker:
                     screening.landmarks.problems)
                 reason = f"This frame is not scored: the face followed was lost ({problems})."
             if not reason:
-                box = self._box
+                followed = self._box
                 self._box = self._follow(screening)
-                return Sighting(box, "", False, screening)
+                return Sighting(followed, "", False, screening)
             self._box = None  # lost: this frame is marked, the next one runs the detector
             return Sighting(None, reason, False, screening)
         screening = screen_photo(image)

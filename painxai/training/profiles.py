@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from painxai.errors import PainxaiError
 from painxai.faces.crop import DEFAULT_MARGIN
@@ -193,9 +194,10 @@ def resolve_profile(config: TrainConfig) -> Profile:
     if negative:
         raise TrainError(f"{', '.join(negative)}: must be 0 or more")
     profile = PROFILES[config.profile]
-    if "max_epochs_finetune" in overrides:
-        overrides["ncnn_max_epochs"] = overrides["max_epochs_finetune"]
-    return dataclasses.replace(profile, **overrides)
+    changes: dict[str, Any] = dict(overrides)  # names from OVERRIDABLE, each an int field of Profile
+    if "max_epochs_finetune" in changes:
+        changes["ncnn_max_epochs"] = changes["max_epochs_finetune"]
+    return dataclasses.replace(profile, **changes)
 
 
 def input_size(profile: Profile, model: str) -> int:
@@ -227,8 +229,8 @@ def max_epochs(name: str, profile: Profile) -> int | None:
 
     if SPECS[name].phase2_cut_layer is None:
         return profile.ncnn_max_epochs
-    caps = (profile.max_epochs_head, profile.max_epochs_finetune)
-    return None if None in caps else sum(caps)
+    head, finetune = profile.max_epochs_head, profile.max_epochs_finetune
+    return None if head is None or finetune is None else head + finetune
 
 
 def protocol_text(name: str, profile: Profile) -> str:

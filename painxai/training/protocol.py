@@ -230,6 +230,7 @@ def train_fold(
         )
     else:
         features = data.head_features
+        assert features is not None  # a model with a head has the head's inputs
         if profile.standardize_head_inputs and profile.max_epochs_head != 0:
             mean, scale = feature_standardization(features[indices.train])
             features = (features.astype(np.float32) - mean) / scale
@@ -421,6 +422,8 @@ def _train_jobs(
     """Train ``jobs`` (model, fold) under the Keras dtype ``policy``, filling ``summary`` and run.json
     (``started``: ``time.perf_counter()`` when the call began, for its timing record)."""
     out = Path(config.out)
+    weights = config.weights
+    assert weights is not None  # train() put the profile's default in
     from painxai.paths import home
 
     cache_dir = Path(config.cache_dir) if config.cache_dir is not None else home() / "cache"
@@ -450,10 +453,14 @@ def _train_jobs(
         if not model_jobs:
             continue
         data, described = prepare_model(
-            name, profile, pool, manifest, out, config.weights, config.seed, reporter, cache_dir
+            name, profile, pool, manifest, out, weights, config.seed, reporter, cache_dir
         )
         model_records[name] = _model_record(name, profile, data, described)
-        writer.update_run_json(out, lambda doc, n=name: doc["model_settings"].__setitem__(n, model_records[n]))
+
+        def add_settings(doc: dict, n: str = name) -> None:
+            doc["model_settings"][n] = model_records[n]
+
+        writer.update_run_json(out, add_settings)
         for fold in model_jobs:
             writer.discard_unfinished_fold(out, name, fold)  # an unfinished fold is redone from scratch
             reporter.fold_started(name, fold, max_epochs(name, profile))
