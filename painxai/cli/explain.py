@@ -25,7 +25,7 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
         box = ()
     if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
         raise RequestError(f"--box must be x0,y0,x1,y1 with x1 > x0 and y1 > y0; got {text!r}")
-    return box  # type: ignore[return-value]
+    return box
 
 
 def _parse_folds(text: str) -> str | list[int]:

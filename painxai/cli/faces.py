@@ -10,7 +10,7 @@ from rich.table import Table
 from painxai.cli.common import console, user_errors
 from painxai.data.images import load_image
 from painxai.faces import model_files
-from painxai.faces.detection import Method, detect_faces
+from painxai.faces.detection import check_method, detect_faces
 
 faces_app = typer.Typer(help="Face model files and face detection.")
 
@@ -49,11 +49,11 @@ def status(
 def detect(
     image: Path = typer.Argument(..., help="Photo to search for faces."),
     min_score: float = typer.Option(0.5, help="Keep faces scored at least this (0-1)."),
-    method: Method = typer.Option("auto", help="auto (MediaPipe, else Haar), mediapipe or haar."),
+    method: str = typer.Option("auto", help="auto (MediaPipe, else Haar), mediapipe or haar."),
 ) -> None:
     """Print the face boxes (x0, y0, x1, y1 in pixels), their scores, the detector used and its verdict."""
     with user_errors():
-        search = detect_faces(load_image(image), min_score=min_score, method=method)
+        search = detect_faces(load_image(image), min_score=min_score, method=check_method(method))
     table = Table(title=f"{image.name}: detector {search.detector}")
     for column in ("#", "x0", "y0", "x1", "y1", "score", "used"):
         table.add_column(column, justify="right")

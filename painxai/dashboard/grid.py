@@ -290,8 +290,8 @@ def _explain_groups(
     groups: dict[tuple[tuple[int, ...], str], list[int]] = {}
     for index, (chosen, target) in enumerate(zip(folds, targets, strict=True)):
         groups.setdefault((tuple(chosen), "pain" if target == "predicted" else target), []).append(index)
-    for (chosen, target), members in groups.items():
-        subset = fold_subset(ensemble, list(chosen))
+    for (fold_ids, target), members in groups.items():
+        subset = fold_subset(ensemble, list(fold_ids))
         explanation = ensemble_explain(subset, crops[members], method=method, target=target, layer=layer)
         maps[members], probs[members] = explanation.mean(), explanation.prob_pain.mean(axis=0)
         for index in members:

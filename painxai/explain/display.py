@@ -103,7 +103,7 @@ def resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if heatmap.shape == tuple(shape):
         return heatmap
-    return np.asarray(Image.fromarray(heatmap, mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
+    return np.asarray(Image.fromarray(heatmap, mode="F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
 
 
 def colourise(values: np.ndarray, cmap: str = DEFAULT_CMAP) -> np.ndarray:

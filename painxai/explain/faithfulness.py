@@ -95,7 +95,7 @@ def _modified_images(image: np.ndarray, heatmap: np.ndarray, fractions: np.ndarr
     height, width = heatmap.shape
     order = pixel_order(heatmap, seed)
     # rank[p] = position of pixel p in the order; pixel p is changed at fraction f when rank < f * H * W.
-    rank = np.empty(order.size, dtype=np.int64)
+    rank: np.ndarray = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
     rank = rank.reshape(height, width)
     cut = np.rint(fractions * order.size).astype(np.int64)

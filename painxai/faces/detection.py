@@ -31,6 +31,15 @@ _HAAR_HALF_SCORE_NEIGHBOURS = 5
 BLAZEFACE_KEYPOINTS: tuple[str, ...] = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 
 Method = Literal["auto", "mediapipe", "haar"]
+METHODS: tuple[Method, ...] = ("auto", "mediapipe", "haar")
+
+
+def check_method(name: str) -> Method:
+    """``name`` as a detection :data:`Method`; RequestError for any other name (a command line's text)."""
+    for method in METHODS:
+        if name == method:
+            return method
+    raise RequestError(f"method must be 'auto', 'mediapipe' or 'haar', got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,7 @@ def detect_faces(image: np.ndarray, min_score: float = 0.5, method: Method = "au
     image = check_photo(image)
     if not 0.0 <= min_score <= 1.0:
         raise RequestError(f"min_score must be in [0, 1], got {min_score}")
-    if method not in ("auto", "mediapipe", "haar"):
-        raise RequestError(f"method must be 'auto', 'mediapipe' or 'haar', got {method!r}")
+    check_method(method)
     height, width = image.shape[:2]
     # An integer box filter first (fast and alias-free), then at most a 2x bilinear step to the target size.
     step = max(1, max(height, width) // DETECTION_LONG_SIDE)

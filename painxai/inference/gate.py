@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from painxai.errors import PainxaiError
-from painxai.faces.crop import Box
+from painxai.faces.crop import Box, as_box
 
 if TYPE_CHECKING:
     from painxai.faces.detection import Face, FaceSearch
@@ -96,11 +96,11 @@ def screen_photo(image: np.ndarray, box: Box | None = None) -> Screening:
         return Screening(None, None, None, None, _refusal(problem), by_hand=box is not None)
     image = check_photo(image)
     if box is not None:
-        box = tuple(float(v) for v in box)  # type: ignore[assignment]
-        face = Face(box=box, score=1.0, keypoints=None)
+        box = as_box(box)
+        given = Face(box=box, score=1.0, keypoints=None)
         problem = size_problem(box, image.shape, by_hand=True)
-        landmarks = None if problem else _landmarks(image, face)
-        return Screening(None if problem else box, face, None, landmarks, _refusal(problem), by_hand=True)
+        landmarks = None if problem else _landmarks(image, given)
+        return Screening(None if problem else box, given, None, landmarks, _refusal(problem), by_hand=True)
     # Only faces the detector is sure of compete; the largest of them is used (the baby nearest the camera).
     search = detect_faces(image, min_score=MIN_DETECTOR_SCORE)
     face = search.primary

@@ -77,7 +77,7 @@ def _manifest_digests(manifest_path: str, mtime_ns: int, size: int) -> dict[str,
     from painxai.hashing import file_digest
 
     manifest = read_manifest(manifest_path, check_files=False)
-    digests = {}
+    digests: dict[str, int] = {}
     for index, path in enumerate(manifest["path"]):
         try:
             digests.setdefault(file_digest(path), index)

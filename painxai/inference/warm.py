@@ -74,7 +74,8 @@ class EnsembleStore:
                     slot.error = error
             if slot.error is not None:
                 raise slot.error
-            return slot.ensemble  # type: ignore[return-value]
+            assert slot.ensemble is not None  # loaded: no error was kept
+            return slot.ensemble
 
     def loaded(self, run: Run, model: str) -> bool:
         """True when ``model``'s current folds are loaded (a later :meth:`get` returns at once)."""
