@@ -9,7 +9,8 @@ from painxai.dashboard import run_choice, tables, trust
 from painxai.models import SPECS
 
 st.title("Models")
-st.caption("The five networks of Coutrin & Thomaz (2022), Table 1, as built by painxai.")
+st.caption("The networks of Coutrin & Thomaz (2022), Table 1, and any model registered after them, as built by "
+           "painxai.")
 run = current_run()
 if run is None:
     st.info(run_choice.NO_RUN_HELP, icon=":material/info:")

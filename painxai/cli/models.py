@@ -13,8 +13,13 @@ from painxai.cli.common import console, user_errors
 from painxai.errors import RequestError
 from painxai.models import SPECS
 
-models_app = typer.Typer(help="The five CNNs of Table 1: architectures, sizes, Grad-CAM and fine-tuned layers.")
-weights_app = typer.Typer(help="Pretrained base weights (VGGFace, VGGFace2, ImageNet): status, fetch, import.")
+models_app = typer.Typer(
+    help=f"The registered CNNs ({', '.join(SPECS)}): architectures, sizes, Grad-CAM and fine-tuned layers."
+)
+#: The models with a pretrained base file and the kinds of those files, for help texts.
+PRETRAINED_NAMES = ", ".join(name for name, spec in SPECS.items() if spec.base_weights is not None)
+BASE_WEIGHTS = ", ".join(dict.fromkeys(spec.base_weights for spec in SPECS.values() if spec.base_weights is not None))
+weights_app = typer.Typer(help=f"Pretrained base weights ({BASE_WEIGHTS}): status, fetch, import.")
 
 
 def _model_names(model: list[str] | None) -> list[str]:
@@ -62,7 +67,7 @@ def model_summary(name: str, size: str) -> dict[str, Any]:
 def summary(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     size: str = typer.Option("paper", help="Input size: 'paper' (Table 1) or 'demo' (the reduced CPU size)."),
-    model: list[str] = typer.Option(None, help="Only these models (repeatable); default all five."),
+    model: list[str] = typer.Option(None, help="Only these models (repeatable); default every registered one."),
 ) -> None:
     """Build each model with random weights and print its size, parameters and layers of interest."""
     with user_errors():
@@ -135,7 +140,7 @@ def fetch(
 
 def import_file(
     file: Path = typer.Argument(..., help="A weight file downloaded elsewhere (e.g. rcmalli_vggface_tf_notop_*.h5)."),
-    model: str = typer.Option(..., help="The model it belongs to: vgg16, resnet50, senet50 or inception_v3."),
+    model: str = typer.Option(..., help=f"The model it belongs to: {PRETRAINED_NAMES}."),
 ) -> None:
     """Check that FILE loads strictly into MODEL's base, then keep it under its canonical name."""
     from painxai.models import import_weights

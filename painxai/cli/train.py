@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from painxai.cli.common import console, progress_bar, user_errors
+from painxai.models import model_names
 
 
 def _rich_reporter(progress: Progress) -> Any:
@@ -168,7 +169,7 @@ def check_gpu(config: Any, allow_cpu: bool) -> None:
 def train_command(
     manifest: Path = typer.Option(..., help="Manifest CSV."),
     folds: Path = typer.Option(..., help="folds.json (painxai folds)."),
-    models: str = typer.Option("all", help="'all' or a comma list: vgg16,resnet50,senet50,inception_v3,ncnn."),
+    models: str = typer.Option("all", help=f"'all' or a comma list: {','.join(model_names())}."),
     profile: str = typer.Option("demo", help="paper | demo | smoke (see docs/TRAINING.md)."),
     out: Path = typer.Option(..., help="Run folder, e.g. artifacts/RUN."),
     fold: int | None = typer.Option(None, help="Train only this fold (for parallel jobs on a scheduler)."),

@@ -139,7 +139,7 @@ def prepare_model(
     else:
         save_model_weights(model, initial_file)
     started = time.perf_counter()
-    if spec.phase2_cut_layer is None:
+    if spec.trained_end_to_end:
         cut = preprocess(name, images).astype(profile.feature_dtype)
         set_trainable(model, set(trainable_layer_names(spec)))
         compile_for_training(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))

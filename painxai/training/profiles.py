@@ -227,7 +227,7 @@ def max_epochs(name: str, profile: Profile) -> int | None:
     """Epoch cap over all phases of one fold, or None when patience alone stops training."""
     from painxai.models import SPECS
 
-    if SPECS[name].phase2_cut_layer is None:
+    if SPECS[name].trained_end_to_end:
         return profile.ncnn_max_epochs
     head, finetune = profile.max_epochs_head, profile.max_epochs_finetune
     return None if head is None or finetune is None else head + finetune
@@ -238,7 +238,7 @@ def protocol_text(name: str, profile: Profile) -> str:
     from painxai.models import SPECS
 
     spec = SPECS[name]
-    if spec.phase2_cut_layer is None:
+    if spec.trained_end_to_end:
         return (
             f"end to end, RMSprop lr {profile.ncnn_lr:g}, batch {profile.ncnn_batch_size}, patience "
             f"{profile.ncnn_patience}, epoch cap {profile.ncnn_max_epochs}"
