@@ -212,3 +212,14 @@ def test_cli_summary_json_lists_the_facts():
     assert rows["resnet50"]["head_params"] == 2048 * 1000 + 1000 + 1000 * 2 + 2
     unknown = CliRunner().invoke(app, ["models", "summary", "--model", "alexnet"])
     assert unknown.exit_code == 2 and "unknown model" in unknown.output
+
+
+def test_the_registry_and_the_command_line_load_no_tensorflow():
+    """Importing the models (five registrations) and the CLI, as ``painxai --help`` does, stays light."""
+    import subprocess
+    import sys
+
+    code = ("import sys, painxai.models, painxai.cli; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'h5py'}))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
