@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -15,7 +16,7 @@ from painxai.data.folds import write_folds
 manifest_app = typer.Typer(help="Build manifests (one CSV format for any dataset) from the real databases.")
 
 
-def _print_summary(frame, title: str) -> None:
+def _print_summary(frame: pd.DataFrame, title: str) -> None:
     table = Table(title=title)
     summary = mf.summarise(frame)
     table.add_column("dataset")

@@ -145,11 +145,13 @@ def prepare_model(
         compile_for_training(model, spec.output, keras.optimizers.RMSprop(profile.ncnn_lr))
         data = ModelData(name, size, model, model, None, _start_state(model), cut, None, 0.0)
         return data, described
-    trunk, tail = split_model(model, spec.phase2_cut_layer)
+    cut_layer = spec.phase2_cut_layer
+    assert cut_layer is not None  # a model not trained end to end has its cut
+    trunk, tail = split_model(model, cut_layer)
     run_trunk = tf.function(lambda x: trunk(x, training=False), autograph=False)
     cut = _predict_batches(lambda b: run_trunk(preprocess(name, b)), images, 64, profile.feature_dtype)
     head_cut = head_cut_layer(model)
-    middle = keras.Model(model.get_layer(spec.phase2_cut_layer).output, model.get_layer(head_cut).output)
+    middle = keras.Model(model.get_layer(cut_layer).output, model.get_layer(head_cut).output)
     run_middle = tf.function(lambda x: middle(x, training=False), autograph=False)
     head_features = _predict_batches(lambda b: run_middle(b.astype("float32")), cut, 256, profile.feature_dtype)
     _base, head = split_model(model, head_cut)
