@@ -169,13 +169,17 @@ def audit_model(
     crops, label_crops = _crops(photos, index, ensemble)
     rows = photos.rows.iloc[index].reset_index(drop=True)
     located_index = np.array([], dtype=int)
-    if located is not None and located.source == "masks" and located.cues is not None:
-        located_index = np.flatnonzero(located.rows["fold"].isin(ensemble.folds).to_numpy())
+    truth = located if located is not None and located.source == "masks" else None
+    cues = None if truth is None else truth.cues
+    if truth is not None and cues is not None:
+        located_index = np.flatnonzero(truth.rows["fold"].isin(ensemble.folds).to_numpy())
         if 0 < settings.located_images < located_index.size:  # a seeded sample, kept in the images' order
             chosen = np.random.default_rng(settings.seed).choice(located_index.size, settings.located_images,
                                                                  replace=False)
             located_index = located_index[np.sort(chosen)]
-    located_crops, located_labels = _crops(located, located_index, ensemble) if located_index.size else ([], [])
+    located_crops, located_labels = (
+        _crops(truth, located_index, ensemble) if truth is not None and located_index.size else ([], [])
+    )
     pain = (rows["label"] == PAIN).to_numpy()
     # One worker over both sets, so every map comes from one compiled function; located images follow.
     worker = _Worker(ensemble, np.stack([*crops, *located_crops]), settings)
@@ -195,10 +199,10 @@ def audit_model(
         trained = worker.explain(where, "pain")
         maps[where], prob[where], low_shape = trained.maps, trained.prob_pain, trained.low_res.shape[1:]
         nopain[where] = worker.explain(where, "nopain").maps
-        result = randomisation_test(
-            worker.model, steps, lambda where=where: worker.explain(where, "pain").maps, settings.seed + fold,
-            maps[where],
-        )
+        def pain_maps(where: np.ndarray = where) -> np.ndarray:
+            return worker.explain(where, "pain").maps
+
+        result = randomisation_test(worker.model, steps, pain_maps, settings.seed + fold, maps[where])
         spearman[:, where], ssim[:, where] = result.spearman, result.ssim
         for is_pain, members in ((True, where[pain[where]]), (False, where[~pain[where]])):
             if members.size:
@@ -254,10 +258,10 @@ def audit_model(
         "reference_scale_nopain": _reference_scale(nopain),
         "reference_rule": f"{REFERENCE_PERCENTILE:g}th percentile of the positive values of the out-of-fold maps",
     }
-    if located_index.size:
-        located_rows = located.rows.iloc[located_index].reset_index(drop=True)
+    if truth is not None and cues is not None and located_index.size:
+        located_rows = truth.rows.iloc[located_index].reset_index(drop=True)
         figures["localisation"] = _localisation(
-            worker, count, located_rows, located_labels, located.cues[located_index], folds, low_shape, settings
+            worker, count, located_rows, located_labels, cues[located_index], folds, low_shape, settings
         )
     elif photos.source == "landmarks":
         shares = [region_shares(maps[i], label_crops[i]) for i in range(count) if label_crops[i] is not None]
@@ -335,13 +339,18 @@ def localisation_figures(
     for key, name in zip(("pointing_game", "cue_share", "cue_correlation"), SCORE_NAMES, strict=True):
         baselines = {"best cell": cells[name], **{label: prior[name] for label, prior in prior_scores.items()}}
         means = {label: nan_mean(values) for label, values in baselines.items()}
-        best = max(means, key=lambda label: -np.inf if means[label] is None else means[label])
+        best = max(means, key=lambda label: _or_lowest(means[label]))
         figures[key] = nan_mean(scores[name])
         figures[f"baseline_{key}"] = means
         figures["intervals"][key] = subject_bootstrap(scores[name], subjects, seed=seed).as_dict()
         difference = subject_bootstrap(scores[name] - baselines[best], subjects, seed=seed).as_dict()
         figures["intervals"][f"{key}_minus_best_baseline"] = {**difference, "baseline": best}
     return figures
+
+
+def _or_lowest(value: float | None) -> float:
+    """``value``, or minus infinity for a figure that could not be computed (it never wins a comparison)."""
+    return -np.inf if value is None else value
 
 
 def _reference_scale(maps: np.ndarray) -> float:

@@ -18,7 +18,7 @@ without loading it.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 
@@ -169,6 +169,18 @@ _FORWARDS: weakref.WeakKeyDictionary[keras.Model, tf.types.experimental.Polymorp
 )
 
 
+Referent = TypeVar("Referent")
+
+
+def alive(ref: weakref.ref[Referent]) -> Referent:
+    """The object behind a weak reference that a cached compiled function holds; whoever owns the function keeps
+    the object alive while the function can still run, so a dead reference is a programming error."""
+    value = ref()
+    if value is None:
+        raise RuntimeError("a cached compiled function outlived the model it computes")
+    return value
+
+
 def forward(model: keras.Model, batch: np.ndarray) -> np.ndarray:
     """``model(batch)`` in inference mode through a cached compiled function; batch (N, ...) float32."""
     import tensorflow as tf
@@ -178,7 +190,7 @@ def forward(model: keras.Model, batch: np.ndarray) -> np.ndarray:
         signature = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
         # A weak reference, or the cached function would keep its own key (the model) alive forever.
         model_ref = weakref.ref(model)
-        function = tf.function(lambda inputs: model_ref()(inputs, training=False), input_signature=[signature])
+        function = tf.function(lambda inputs: alive(model_ref)(inputs, training=False), input_signature=[signature])
         _FORWARDS[model] = function
     return function(np.asarray(batch, dtype=np.float32)).numpy()
 

@@ -30,6 +30,7 @@ from painxai.explain.cam import (
     LOGITS_LAYER,
     BaseCAM,
     ClassTarget,
+    alive,
     as_target,
     check_crops,
     forward,
@@ -171,17 +172,18 @@ class FusedEnsemble:
         self._lock = threading.Lock()
 
         def features(batch: tf.Tensor) -> tf.Tensor:
-            shared = batch if trunk_ref is None else trunk_ref()(batch, training=False)
-            return shared if lower_ref is None else lower_ref()(shared, training=False)
+            shared = batch if trunk_ref is None else alive(trunk_ref)(batch, training=False)
+            return shared if lower_ref is None else alive(lower_ref)(shared, training=False)
 
         def activations_and_logits(shared: tf.Tensor, tape: tf.GradientTape | None) -> list[tuple[tf.Tensor, ...]]:
             if lower_ref is None:
-                return [ref()(shared, training=False) for ref in upper_refs]
+                return [alive(ref)(shared, training=False) for ref in upper_refs]
             # One copy of the shared activations per fold, so that each fold's gradient is its own.
             copies = [tf.identity(shared) for _ in upper_refs]
-            for copy in copies if tape is not None else ():
-                tape.watch(copy)
-            return [(copy, ref()(copy, training=False)) for copy, ref in zip(copies, upper_refs, strict=True)]
+            if tape is not None:
+                for copy in copies:
+                    tape.watch(copy)
+            return [(copy, alive(ref)(copy, training=False)) for copy, ref in zip(copies, upper_refs, strict=True)]
 
         @tf.function(input_signature=[signature, tf.TensorSpec((self.units,), tf.float32)])
         def gradients(batch: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -224,7 +226,8 @@ class FusedEnsemble:
         """The rows of ``ensemble``'s tails in this one, or None when it is not a fold subset of this one."""
         same_trunk = (ensemble.trunk is None) if self._trunk is None else (self._trunk() is ensemble.trunk)
         rows = [self._rows.get(id(tail)) for tail in ensemble.tails]
-        return None if not same_trunk or None in rows else rows  # type: ignore[return-value]
+        known = [row for row in rows if row is not None]
+        return known if same_trunk and len(known) == len(rows) else None
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Pain probabilities (F, N) float32 of preprocessed ``inputs`` (N, S, S, 3)."""
@@ -294,7 +297,7 @@ def fused_ensemble(ensemble: FoldEnsembleLike, layer: str | None = None) -> Fuse
     with _FUSED_LOCK:  # building is quick (no tracing); the lock only keeps two sessions from building twice
         fused = _FUSED.get(ensemble.tails[0], {}).get(layer)
         rows = None if fused is None else fused.rows_of(ensemble)
-        if rows is None:
+        if fused is None or rows is None:
             fused = FusedEnsemble(ensemble, layer)
             for tail in ensemble.tails:
                 _FUSED.setdefault(tail, {})[layer] = fused

@@ -12,9 +12,13 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 NOTICE = (
     "Research software, not a medical device and not a diagnosis. The probabilities come from models trained "
@@ -154,7 +158,7 @@ def _latin1(text: str) -> str:
     return replaced.encode("latin-1", "replace").decode("latin-1")
 
 
-def _table(pdf: object, frame: pd.DataFrame) -> None:
+def _table(pdf: FPDF, frame: pd.DataFrame) -> None:
     """Write ``frame`` as a simple bordered table filling the page width."""
     pdf.set_font("Helvetica", "", 8)
     with pdf.table(text_align="LEFT", line_height=5) as table:

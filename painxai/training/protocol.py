@@ -44,8 +44,8 @@ from painxai.data.folds import read_folds
 from painxai.data.manifest import read_manifest
 from painxai.hashing import file_digest
 from painxai.runs import layout, writer
-from painxai.runs.provenance import data_source
 from painxai.runs.fold_weights import layer_weights
+from painxai.runs.provenance import data_source
 from painxai.training.choices import choices_record
 from painxai.training.features import ModelData, prepare_model
 from painxai.training.fit import Reporter, fit, gpu_present, reporting_callback
