@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from painxai.labels import PAIN, PAIN_THRESHOLD
 
 if TYPE_CHECKING:
     from painxai.inference.assess import ModelAssessment
+    from painxai.runs.reader import FoldEnsemble
 
 
 def map_agreement(maps: Mapping[str, np.ndarray], top_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -71,7 +72,7 @@ def mean_agreement(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(mean, index=tables[0].index, columns=tables[0].columns)
 
 
-def map_layers(ensemble: Any) -> list[str]:
+def map_layers(ensemble: FoldEnsemble) -> list[str]:
     """Layers of a fold ensemble that a CAM can explain at: those after the shared trunk (they differ per
     fold) whose output is a spatial (N, h, w, C) feature map, in network order."""
     model = ensemble.tails[0]
@@ -109,7 +110,7 @@ def explain_grid(
     images: Sequence[np.ndarray],
     boxes: Sequence[Box | None],
     label_maps: Sequence[np.ndarray | None],
-    ensembles: Mapping[str, Any],
+    ensembles: Mapping[str, FoldEnsemble],
     method: str = "gradcam",
     layers: Mapping[str, str | None] | None = None,
     display_size: int = 160,
@@ -173,7 +174,7 @@ class GridPhoto:
 
 
 def grid_photo(caption: str, image: np.ndarray, box: Box | None, path: str | None, match: DataMatch | None,
-               ensembles: Mapping[str, Any], fold_request: str | Sequence[int], target_choice: str) -> GridPhoto:
+               ensembles: Mapping[str, FoldEnsemble], fold_request: str | Sequence[int], target_choice: str) -> GridPhoto:
     """A Compare image: its face and regions (:func:`painxai.dashboard.face_box.face_and_regions`; ``path``:
     its file, None for an upload), each model's folds for ``fold_request`` (``match``: its row in the run's
     data; RequestError when the folds are not usable), and the class to explain: ``target_choice``, or for
@@ -188,7 +189,7 @@ def grid_photo(caption: str, image: np.ndarray, box: Box | None, path: str | Non
     return GridPhoto(caption, image, used_box, regions, {m: c.folds for m, c in choices.items()}, target, note)
 
 
-def explain_photos(photos: Sequence[GridPhoto], ensembles: Mapping[str, Any], method: str = "gradcam",
+def explain_photos(photos: Sequence[GridPhoto], ensembles: Mapping[str, FoldEnsemble], method: str = "gradcam",
                    layers: Mapping[str, str | None] | None = None, display_size: int = 160) -> GridResult:
     """:func:`explain_grid` of Compare images, each with its own folds and target."""
     return explain_grid([p.image for p in photos], [p.box for p in photos], [p.label_map for p in photos],
@@ -277,7 +278,7 @@ def assess_maps(image: np.ndarray, box: Box | None, label_map: np.ndarray | None
 
 
 def _explain_groups(
-    ensemble: Any, crops: np.ndarray, folds: Sequence[list[int]], targets: Sequence[str], method: str,
+    ensemble: FoldEnsemble, crops: np.ndarray, folds: Sequence[list[int]], targets: Sequence[str], method: str,
     layer: str | None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Fold-mean maps (N, S, S), fold-mean pain probabilities (N,) and the explained classes of crops
