@@ -173,8 +173,10 @@ class GridPhoto:
     note: str
 
 
-def grid_photo(caption: str, image: np.ndarray, box: Box | None, path: str | None, match: DataMatch | None,
-               ensembles: Mapping[str, FoldEnsemble], fold_request: str | Sequence[int], target_choice: str) -> GridPhoto:
+def grid_photo(
+    caption: str, image: np.ndarray, box: Box | None, path: str | None, match: DataMatch | None,
+    ensembles: Mapping[str, FoldEnsemble], fold_request: str | Sequence[int], target_choice: str,
+) -> GridPhoto:
     """A Compare image: its face and regions (:func:`painxai.dashboard.face_box.face_and_regions`; ``path``:
     its file, None for an upload), each model's folds for ``fold_request`` (``match``: its row in the run's
     data; RequestError when the folds are not usable), and the class to explain: ``target_choice``, or for
