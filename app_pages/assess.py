@@ -17,6 +17,7 @@ from painxai.dashboard import face_box, figures, grid, tables, trust
 from painxai.data.images import ImageLoadError, load_image
 from painxai.errors import PainxaiError
 from painxai.explain import display
+from painxai.explain.methods import method_class
 from painxai.inference import out_of_fold, photo_report
 from painxai.inference.assess import AssessRequest, ExplanationRequest, add_model
 
@@ -157,8 +158,7 @@ with st.container(horizontal=True):
 colour_legend(cmap, shown.vmaxes[next(iter(shown.maps))] if scale == "shared" else None)
 if problem:
     st.warning(problem)
-st.caption(f"{'Counterfactual Grad-CAM' if counterfactual else 'Grad-CAM'}, fold mean; colour scale: "
-           f"{shown.scale_note}.")
+st.caption(f"{method_class(method).label}, fold mean; colour scale: {shown.scale_note}.")
 if st.toggle("Deletion and insertion on this photo (does each map rank the pixels that matter?)",
              key="assess_faithfulness"):
     from painxai.inference.assess import faithfulness_scores
